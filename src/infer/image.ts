@@ -77,7 +77,11 @@ export type NormalizedBoxYxyx = readonly [y1: number, x1: number, y2: number, x2
  */
 export function cropAndResize(src: RawImage, box: NormalizedBoxYxyx, outWidth: number, outHeight: number, extrapolationValue = 0, out?: Float32Array): Float32Array {
   const { width: inW, height: inH, channels: c, data } = src;
-  const [y1, x1, y2, x2] = box;
+  // TF holds boxes as a float32 tensor: round the same way, or a 1920 px image drifts by ~1e-5 px (~1e-3 in value).
+  const y1 = Math.fround(box[0]);
+  const x1 = Math.fround(box[1]);
+  const y2 = Math.fround(box[2]);
+  const x2 = Math.fround(box[3]);
   const dst = out ?? new Float32Array(outWidth * outHeight * c);
   const hScale = outHeight > 1 ? ((y2 - y1) * (inH - 1)) / (outHeight - 1) : 0;
   const wScale = outWidth > 1 ? ((x2 - x1) * (inW - 1)) / (outWidth - 1) : 0;

@@ -1,0 +1,317 @@
+import type { Logger } from '../shared/logger.ts';
+import type { BoxXyxy, Face, FaceAttributes, FaceDetection } from '../shared/messages.ts';
+import { boxArea, clampBox, iou } from '../shared/geometry.ts';
+import type { SessionOptions } from './session.ts';
+import type { AgeGenderEstimator, FaceDescriber, FaceDetector, RgbImage } from './types.ts';
+
+/** Detectors the analyzer can run. */
+export const DETECTOR_NAMES = ['blazeface', 'ssd_mobilenetv1', 'tiny_face_detector'] as const;
+export type DetectorName = (typeof DETECTOR_NAMES)[number];
+
+/** Age/gender models the analyzer can run. */
+export const AGE_GENDER_NAMES = ['age_gender', 'faceres'] as const;
+export type AgeGenderName = (typeof AGE_GENDER_NAMES)[number];
+
+/**
+ * The defaults that accuracy decides, kept in this one place.
+ * Chosen by `npm run bench:accuracy` (bench/accuracy.ts; results in bench/README.md): change them only
+ * with a benchmark run that shows the new choice is better, and cite it here.
+ * Until that benchmark has run these are the starting point: blazeface (fast, good at the face sizes
+ * of the sample videos) and face-api's age/gender net on the detector's box as is.
+ */
+export const ANALYZER_DEFAULTS = {
+  detector: 'blazeface' as DetectorName,
+  ageGender: 'age_gender' as AgeGenderName,
+  /** Face box scale around its centre before age/gender estimation; 1 = the detector's box unchanged. */
+  cropScale: 1,
+} as const;
+
+/** Tiling for small faces in wide frames. */
+export interface TileOptions {
+  /** Tile columns, >= 1. */
+  readonly cols: number;
+  /** Tile rows, >= 1. */
+  readonly rows: number;
+  /** Overlap between neighbouring tiles as a fraction of the tile size, 0..0.5. Default 0.25. */
+  readonly overlap?: number;
+  /** Also run the detector on the whole frame (finds faces larger than a tile). Default true. */
+  readonly fullFrame?: boolean;
+}
+
+/** Options for {@link createFaceAnalyzer}. Every field is optional. */
+export interface FaceAnalyzerOptions {
+  /** Face detector. Default {@link ANALYZER_DEFAULTS}.detector. */
+  readonly detector?: DetectorName;
+  /** Minimum detector score, 0..1. Default: the detector's own measured default. */
+  readonly minScore?: number;
+  /** `off` (default) or NxM tiles: detections from every tile (and the whole frame) merged, in source pixels. */
+  readonly tiles?: 'off' | TileOptions;
+  /** Age/gender model. Default {@link ANALYZER_DEFAULTS}.ageGender. */
+  readonly ageGender?: AgeGenderName;
+  /** Face box scale before age/gender, > 0. Default {@link ANALYZER_DEFAULTS}.cropScale. */
+  readonly cropScale?: number;
+  /** Compute a 1024-d faceres descriptor per face (slower; for re-identification). Default false. */
+  readonly descriptors?: boolean;
+  /** onnxruntime session options (provider `cpu`|`cuda`, intraOpThreads, spinning), from config's `infer` section. */
+  readonly session?: SessionOptions;
+  readonly logger?: Logger;
+}
+
+/** Per-call options for {@link FaceAnalyzer.analyze}. */
+export interface AnalyzeOptions {
+  /**
+   * Treat the whole image as one face crop (box = whole image, score 1) and skip detection:
+   * for scoring the age/gender model alone on pre-cropped faces. Default false.
+   */
+  readonly assumeFace?: boolean;
+}
+
+/** Face detection + age/gender (+ optional descriptor) on one image at a time; models are loaded once. */
+export interface FaceAnalyzer {
+  /** Resolved options (defaults filled in). */
+  readonly options: Readonly<{ detector: DetectorName; ageGender: AgeGenderName; descriptors: boolean; cropScale: number; tiles: 'off' | Required<TileOptions>; minScore: number | undefined }>;
+  /** Faces in `image`, boxes in source pixels, highest detector score first. */
+  analyze(image: RgbImage, options?: AnalyzeOptions): Promise<Face[]>;
+  /** Releases the analyzer; `analyze` afterwards throws. */
+  close(): Promise<void>;
+}
+
+/** Parses `off` or `NxM` (columns x rows, e.g. `3x2`) as used in config and on the command line. */
+export function parseTiles(text: string): 'off' | TileOptions {
+  if (text === 'off') return 'off';
+  const m = /^(\d+)x(\d+)$/.exec(text);
+  if (!m) throw new Error(`tiles: expected "off" or "NxM" such as "2x1" (got ${JSON.stringify(text)})`);
+  const cols = Number(m[1]);
+  const rows = Number(m[2]);
+  if (cols < 1 || rows < 1 || cols > 16 || rows > 16) throw new Error(`tiles: columns and rows must be 1..16 (got ${JSON.stringify(text)})`);
+  return cols === 1 && rows === 1 ? 'off' : { cols, rows };
+}
+
+function resolveTiles(tiles: 'off' | TileOptions | undefined): 'off' | Required<TileOptions> {
+  if (tiles === undefined || tiles === 'off') return 'off';
+  const { cols, rows } = tiles;
+  const overlap = tiles.overlap ?? 0.25;
+  if (!Number.isInteger(cols) || cols < 1 || !Number.isInteger(rows) || rows < 1) throw new RangeError(`tiles: cols and rows must be positive integers (got ${cols}x${rows})`);
+  if (!(overlap >= 0 && overlap <= 0.5)) throw new RangeError(`tiles.overlap must be 0..0.5 (got ${overlap})`);
+  return { cols, rows, overlap, fullFrame: tiles.fullFrame ?? true };
+}
+
+/** One tile: its origin and size in source pixels. */
+export interface Tile {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+function spans(length: number, count: number, overlap: number): Array<[number, number]> {
+  if (count <= 1) return [[0, length]];
+  const size = length / (count - (count - 1) * overlap);
+  const step = size * (1 - overlap);
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i < count; i++) {
+    const start = Math.round(i * step);
+    const end = i === count - 1 ? length : Math.min(length, Math.round(i * step + size));
+    out.push([start, end]);
+  }
+  return out;
+}
+
+/** The tiles covering a `width x height` frame: `cols x rows`, neighbours overlapping by `overlap` of a tile. */
+export function tileGrid(width: number, height: number, cols: number, rows: number, overlap: number): Tile[] {
+  const tiles: Tile[] = [];
+  for (const [y0, y1] of spans(height, rows, overlap)) {
+    for (const [x0, x1] of spans(width, cols, overlap)) tiles.push({ x: x0, y: y0, width: x1 - x0, height: y1 - y0 });
+  }
+  return tiles;
+}
+
+/** Copies a rectangle of an RGB24 image (tiles must be contiguous buffers for the detectors). */
+export function cropImage(image: RgbImage, tile: Tile): RgbImage {
+  const c = image.channels;
+  const data = new Uint8Array(tile.width * tile.height * c);
+  const rowBytes = tile.width * c;
+  for (let y = 0; y < tile.height; y++) {
+    const from = ((tile.y + y) * image.width + tile.x) * c;
+    data.set(image.data.subarray(from, from + rowBytes), y * rowBytes);
+  }
+  return { data, width: tile.width, height: tile.height, channels: c };
+}
+
+interface Candidate extends FaceDetection {
+  /** Touches a tile edge that is inside the frame: probably a partial face. */
+  readonly cut: boolean;
+}
+
+/**
+ * Merges detections from overlapping tiles and the full frame. Whole-face boxes win over boxes cut by a
+ * tile edge, then higher scores win; a box is dropped when it overlaps a kept one by IoU > `iouThreshold`
+ * or lies mostly (> `containment` of the smaller box) inside it, since a face cut by a tile edge
+ * overlaps its whole box by little IoU but is contained in it.
+ */
+export function mergeDetections(cands: readonly Candidate[], iouThreshold = 0.3, containment = 0.6): FaceDetection[] {
+  const sorted = [...cands].sort((a, b) => Number(a.cut) - Number(b.cut) || b.score - a.score);
+  const kept: Candidate[] = [];
+  for (const cand of sorted) {
+    const dup = kept.some((k) => {
+      if (iou(k.box, cand.box) > iouThreshold) return true;
+      const ix = Math.min(k.box[2], cand.box[2]) - Math.max(k.box[0], cand.box[0]);
+      const iy = Math.min(k.box[3], cand.box[3]) - Math.max(k.box[1], cand.box[1]);
+      if (ix <= 0 || iy <= 0) return false;
+      const smaller = Math.min(boxArea(k.box), boxArea(cand.box));
+      return smaller > 0 && (ix * iy) / smaller > containment;
+    });
+    if (!dup) kept.push(cand);
+  }
+  return kept.map(({ box, score }) => ({ box, score })).sort((a, b) => b.score - a.score);
+}
+
+function scaleBox(box: BoxXyxy, scale: number, width: number, height: number): BoxXyxy {
+  if (scale === 1) return box;
+  const cx = (box[0] + box[2]) / 2;
+  const cy = (box[1] + box[3]) / 2;
+  const hw = ((box[2] - box[0]) * scale) / 2;
+  const hh = ((box[3] - box[1]) * scale) / 2;
+  return clampBox([cx - hw, cy - hh, cx + hw, cy + hh], width, height);
+}
+
+/**
+ * Model modules are imported only when chosen, so a missing or broken model file fails with a
+ * message naming it instead of breaking every detector.
+ */
+async function importModel<T>(what: string, file: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ERR_MODULE_NOT_FOUND') throw new Error(`${what} is not available: src/infer/${file} is missing (${(err as Error).message.split('\n')[0]})`);
+    throw err;
+  }
+}
+
+async function loadDetector(name: DetectorName, session: SessionOptions): Promise<FaceDetector> {
+  switch (name) {
+    case 'blazeface':
+      return importModel('detector "blazeface"', 'blazeface.ts', async () => (await import('./blazeface.ts')).BlazeFaceDetector.create({ session }));
+    case 'ssd_mobilenetv1':
+      return importModel('detector "ssd_mobilenetv1"', 'ssd.ts', async () => (await import('./ssd.ts')).SsdMobilenetV1Detector.create({ session }));
+    case 'tiny_face_detector':
+      return importModel('detector "tiny_face_detector"', 'tinyface.ts', async () => (await import('./tinyface.ts')).TinyFaceDetector.create({ session }));
+  }
+}
+
+/** Estimators may batch all faces of a frame into one run (face-api's age/gender does). */
+type BatchingEstimator = AgeGenderEstimator & { estimateMany?(image: RgbImage, boxes: readonly BoxXyxy[]): Promise<FaceAttributes[]> };
+
+/** faceres gives descriptor, age and gender in one pass; one instance serves both roles. */
+type Faceres = FaceDescriber & AgeGenderEstimator & { analyze(image: RgbImage, box: BoxXyxy): Promise<FaceAttributes & { descriptor: Float32Array }> };
+
+function loadFaceres(session: SessionOptions): Promise<Faceres> {
+  return importModel('model "faceres"', 'faceres.ts', async () => (await import('./faceres.ts')).FaceresDescriber.create({ session }));
+}
+
+async function loadAgeGender(name: AgeGenderName, session: SessionOptions, faceres: () => Promise<Faceres>): Promise<BatchingEstimator> {
+  switch (name) {
+    case 'age_gender':
+      return importModel('age/gender model "age_gender"', 'agegender.ts', async () => (await import('./agegender.ts')).FaceApiAgeGender.create({ session }));
+    case 'faceres':
+      return faceres();
+  }
+}
+
+async function sequential<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (const item of items) out.push(await fn(item));
+  return out;
+}
+
+/**
+ * Creates the analyzer and loads its models (one onnxruntime session per model, reused for every image).
+ * Throws naming the option for an unknown detector or age/gender model.
+ */
+export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Promise<FaceAnalyzer> {
+  const detectorName = options.detector ?? ANALYZER_DEFAULTS.detector;
+  if (!(DETECTOR_NAMES as readonly string[]).includes(detectorName)) throw new Error(`detector: unknown detector ${JSON.stringify(detectorName)} (choose one of ${DETECTOR_NAMES.join(', ')})`);
+  const ageGenderName = options.ageGender ?? ANALYZER_DEFAULTS.ageGender;
+  if (!(AGE_GENDER_NAMES as readonly string[]).includes(ageGenderName)) throw new Error(`ageGender: unknown model ${JSON.stringify(ageGenderName)} (choose one of ${AGE_GENDER_NAMES.join(', ')})`);
+  const minScore = options.minScore;
+  if (minScore !== undefined && !(minScore >= 0 && minScore <= 1)) throw new RangeError(`minScore must be 0..1 (got ${minScore})`);
+  const cropScale = options.cropScale ?? ANALYZER_DEFAULTS.cropScale;
+  if (!(cropScale > 0 && cropScale <= 4)) throw new RangeError(`cropScale must be in (0, 4] (got ${cropScale})`);
+  const tiles = resolveTiles(options.tiles);
+  const descriptors = options.descriptors ?? false;
+  const session: SessionOptions = { ...options.session, ...(options.logger ? { logger: options.logger } : {}) };
+
+  // Detector loads lazily on first detection so that assumeFace-only use never loads it.
+  let detector: Promise<FaceDetector> | undefined;
+  const getDetector = (): Promise<FaceDetector> => {
+    if (!detector) {
+      detector = loadDetector(detectorName, session);
+      detector.catch(() => (detector = undefined));
+    }
+    return detector;
+  };
+  let faceresP: Promise<Faceres> | undefined;
+  const faceres = (): Promise<Faceres> => (faceresP ??= loadFaceres(session));
+  const ageGender = await loadAgeGender(ageGenderName, session, faceres);
+  const describer = descriptors ? await faceres() : undefined;
+  // Same model for both and the same crop: one faceres run per face instead of two.
+  const onePass = describer !== undefined && (ageGender as unknown) === describer && cropScale === 1;
+  let closed = false;
+  const detectOpts = minScore === undefined ? {} : { minScore };
+
+  async function detect(image: RgbImage): Promise<FaceDetection[]> {
+    const det = await getDetector();
+    if (tiles === 'off') return det.detect(image, detectOpts);
+    const cands: Candidate[] = [];
+    if (tiles.fullFrame) for (const d of await det.detect(image, detectOpts)) cands.push({ ...d, cut: false });
+    for (const tile of tileGrid(image.width, image.height, tiles.cols, tiles.rows, tiles.overlap)) {
+      const sub = cropImage(image, tile);
+      // 1 px tolerance: detectors clamp boxes to the input, so a cut face ends exactly on the edge.
+      const edge = 1;
+      for (const d of await det.detect(sub, detectOpts)) {
+        const box: BoxXyxy = [d.box[0] + tile.x, d.box[1] + tile.y, d.box[2] + tile.x, d.box[3] + tile.y];
+        const cut =
+          (tile.x > 0 && d.box[0] <= edge) ||
+          (tile.y > 0 && d.box[1] <= edge) ||
+          (tile.x + tile.width < image.width && d.box[2] >= tile.width - edge) ||
+          (tile.y + tile.height < image.height && d.box[3] >= tile.height - edge);
+        cands.push({ box: clampBox(box, image.width, image.height), score: d.score, cut });
+      }
+    }
+    return mergeDetections(cands);
+  }
+
+  return {
+    options: { detector: detectorName, ageGender: ageGenderName, descriptors, cropScale, tiles, minScore },
+    async analyze(image: RgbImage, opts: AnalyzeOptions = {}): Promise<Face[]> {
+      if (closed) throw new Error('FaceAnalyzer.analyze called after close()');
+      if (image.channels !== 3 || image.data.length !== image.width * image.height * 3 || image.width < 1 || image.height < 1) {
+        throw new RangeError(`analyze: expected an RGB24 image, got ${image.width}x${image.height}x${image.channels} with ${image.data.length} bytes`);
+      }
+      const found: FaceDetection[] = opts.assumeFace ? [{ box: [0, 0, image.width, image.height], score: 1 }] : await detect(image);
+      if (onePass) {
+        const out: Face[] = [];
+        for (const d of found) {
+          const r = await (describer as Faceres).analyze(image, d.box);
+          out.push({ box: d.box, score: d.score, ageYears: r.ageYears, gender: r.gender, genderScore: r.genderScore, descriptor: r.descriptor });
+        }
+        return out;
+      }
+      const crops = found.map((d) => (opts.assumeFace ? d.box : scaleBox(d.box, cropScale, image.width, image.height)));
+      const attrs: FaceAttributes[] = ageGender.estimateMany ? await ageGender.estimateMany(image, crops) : await sequential(crops, (c) => ageGender.estimate(image, c));
+      if (attrs.length !== found.length) throw new Error(`${ageGender.name}: ${attrs.length} results for ${found.length} faces`);
+      const faces: Face[] = [];
+      for (const [i, d] of found.entries()) {
+        const a = attrs[i] as FaceAttributes;
+        const face: Face = { box: d.box, score: d.score, ageYears: a.ageYears, gender: a.gender, genderScore: a.genderScore };
+        faces.push(describer ? { ...face, descriptor: await describer.describe(image, d.box) } : face);
+      }
+      return faces;
+    },
+    async close(): Promise<void> {
+      // Sessions are shared process-wide through loadModel's cache, so closing only retires this facade.
+      closed = true;
+    },
+  };
+}

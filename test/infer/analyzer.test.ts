@@ -1,0 +1,152 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { iou } from '../../src/shared/geometry.ts';
+import type { Face } from '../../src/shared/messages.ts';
+import { createFaceAnalyzer, mergeDetections, tileGrid, type FaceAnalyzer } from '../../src/infer/analyzer.ts';
+import { loadImage } from '../../src/infer/decode.ts';
+import type { RgbImage } from '../../src/infer/types.ts';
+
+// Shared evaluation data is read in place, never copied (see ../shared/data/README.md).
+const TWO_PEOPLE = '../shared/data/videos/two_people.jpg';
+const UTK = '../shared/data/faces/utkface-dev';
+
+let analyzer: FaceAnalyzer;
+let two: RgbImage;
+
+beforeAll(async () => {
+  analyzer = await createFaceAnalyzer();
+  two = await loadImage(TWO_PEOPLE);
+});
+
+afterAll(async () => {
+  await analyzer.close();
+});
+
+function expectPlausible(face: Face, image: RgbImage): void {
+  const [x1, y1, x2, y2] = face.box;
+  expect(x1).toBeGreaterThanOrEqual(0);
+  expect(y1).toBeGreaterThanOrEqual(0);
+  expect(x2).toBeLessThanOrEqual(image.width);
+  expect(y2).toBeLessThanOrEqual(image.height);
+  expect(x2).toBeGreaterThan(x1);
+  expect(y2).toBeGreaterThan(y1);
+  expect(face.score).toBeGreaterThan(0);
+  expect(face.score).toBeLessThanOrEqual(1);
+  expect(face.ageYears).toBeGreaterThan(0);
+  expect(face.ageYears).toBeLessThan(110);
+  expect(['female', 'male']).toContain(face.gender);
+  expect(face.genderScore).toBeGreaterThanOrEqual(0.5);
+  expect(face.genderScore).toBeLessThanOrEqual(1);
+}
+
+describe('FaceAnalyzer (default detector and age/gender model)', () => {
+  it('finds the two faces in two_people.jpg, one in each half, both men', async () => {
+    const faces = await analyzer.analyze(two);
+    expect(faces).toHaveLength(2);
+    for (const f of faces) {
+      expectPlausible(f, two);
+      expect(f.descriptor).toBeUndefined();
+      // Faces are head-sized: between 5% and 40% of the image width.
+      expect((f.box[2] - f.box[0]) / two.width).toBeGreaterThan(0.05);
+      expect((f.box[2] - f.box[0]) / two.width).toBeLessThan(0.4);
+    }
+    const centres = faces.map((f) => (f.box[0] + f.box[2]) / 2).sort((a, b) => a - b);
+    expect(centres[0]).toBeLessThan(two.width / 2);
+    expect(centres[1]).toBeGreaterThan(two.width / 2);
+    expect(faces.map((f) => f.gender)).toEqual(['male', 'male']);
+  });
+
+  it('assumeFace scores labelled utkface crops as whole-image faces', async () => {
+    // Adults 25..45 from the labels, first 6 per gender in file order: real labels, not recorded outputs.
+    const rows = readFileSync(path.join(UTK, 'labels.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+    const pick = (g: string) => rows.filter((r) => r[2] === g && Number(r[1]) >= 25 && Number(r[1]) <= 45).slice(0, 6);
+    const chosen = [...pick('female'), ...pick('male')];
+    expect(chosen).toHaveLength(12);
+    let genderRight = 0;
+    let ageErr = 0;
+    for (const [file, age, gender] of chosen as Array<[string, string, string]>) {
+      const img = await loadImage(path.join(UTK, file));
+      const faces = await analyzer.analyze(img, { assumeFace: true });
+      expect(faces).toHaveLength(1);
+      const f = faces[0] as Face;
+      expect(f.box).toEqual([0, 0, img.width, img.height]);
+      expect(f.score).toBe(1);
+      expectPlausible(f, img);
+      if (f.gender === gender) genderRight++;
+      ageErr += Math.abs(f.ageYears - Number(age));
+    }
+    expect(genderRight).toBeGreaterThanOrEqual(9);
+    expect(ageErr / chosen.length).toBeLessThan(12);
+  });
+
+  it('tiling finds the same faces in a wide frame made by padding', async () => {
+    const pad = { left: 1400, right: 1400, top: 250, bottom: 250 };
+    const { data, info } = await sharp(TWO_PEOPLE).extend({ ...pad, background: { r: 90, g: 90, b: 90 } }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const wide: RgbImage = { data: new Uint8Array(data), width: info.width, height: info.height, channels: 3 };
+    // fullFrame off: every face must come from a tile, mapped back to frame pixels.
+    const tiled = await createFaceAnalyzer({ tiles: { cols: 4, rows: 1, fullFrame: false } });
+    const original = await analyzer.analyze(two);
+    const found = await tiled.analyze(wide);
+    await tiled.close();
+    expect(found).toHaveLength(original.length);
+    for (const o of original) {
+      const shifted = [o.box[0] + pad.left, o.box[1] + pad.top, o.box[2] + pad.left, o.box[3] + pad.top] as const;
+      const best = Math.max(...found.map((f) => iou(f.box, shifted)));
+      expect(best).toBeGreaterThan(0.6);
+    }
+    for (const f of found) expectPlausible(f, wide);
+  });
+
+  it('computes descriptors only when asked', async () => {
+    const withDesc = await createFaceAnalyzer({ descriptors: true });
+    const faces = await withDesc.analyze(two);
+    await withDesc.close();
+    expect(faces).toHaveLength(2);
+    for (const f of faces) {
+      const d = f.descriptor as Float32Array;
+      expect(d).toBeInstanceOf(Float32Array);
+      expect(d.length).toBe(1024);
+      let norm = 0;
+      for (const v of d) norm += v * v;
+      expect(Math.sqrt(norm)).toBeCloseTo(1, 3);
+    }
+    // Two different people: their descriptors are far apart (cosine well below a same-person match).
+    const [a, b] = faces.map((f) => f.descriptor as Float32Array) as [Float32Array, Float32Array];
+    let cos = 0;
+    for (let i = 0; i < a.length; i++) cos += (a[i] as number) * (b[i] as number);
+    expect(cos).toBeLessThan(0.8);
+    expect((await analyzer.analyze(two)).every((f) => f.descriptor === undefined)).toBe(true);
+  });
+
+  it('rejects unknown models and analyze after close', async () => {
+    await expect(createFaceAnalyzer({ detector: 'yolo' as never })).rejects.toThrow(/detector.*"yolo"/);
+    const a = await createFaceAnalyzer();
+    await a.close();
+    await expect(a.analyze(two)).rejects.toThrow(/after close/);
+  });
+});
+
+describe('tiling helpers', () => {
+  it('tiles cover the frame with the requested overlap', () => {
+    const tiles = tileGrid(1000, 300, 3, 2, 0.25);
+    expect(tiles).toHaveLength(6);
+    const covered = new Uint8Array(1000 * 300);
+    for (const t of tiles) for (let y = t.y; y < t.y + t.height; y++) covered.fill(1, y * 1000 + t.x, y * 1000 + t.x + t.width);
+    expect(covered.every((v) => v === 1)).toBe(true);
+    const row = tiles.slice(0, 3);
+    for (let i = 1; i < row.length; i++) {
+      const prev = row[i - 1] as (typeof tiles)[number];
+      const overlap = prev.x + prev.width - (row[i] as (typeof tiles)[number]).x;
+      expect(overlap / prev.width).toBeCloseTo(0.25, 2);
+    }
+  });
+
+  it('merging prefers a whole face over a tile-cut part of it, even with a lower score', () => {
+    const whole = { box: [100, 100, 200, 200] as const, score: 0.8, cut: false };
+    const part = { box: [150, 100, 200, 200] as const, score: 0.9, cut: true };
+    const other = { box: [400, 100, 480, 190] as const, score: 0.7, cut: false };
+    expect(mergeDetections([part, whole, other])).toEqual([{ box: whole.box, score: 0.8 }, { box: other.box, score: 0.7 }]);
+  });
+});
