@@ -1,0 +1,329 @@
+/**
+ * CrowdTracker: one per source. Turns per-frame face detections into people: IoU tracks become
+ * persons when confirmed (or re-identified as a returning person by descriptor), each person's age
+ * and gender are fused over all their observations, and per-camera demographics are kept and
+ * snapshotted on frame time. Pure: no I/O, no clock; deterministic; memory bounded.
+ */
+import type { BoxXyxy, DemographicsSnapshot, FrameDetections, Gender, PersonEstimate, TrackEvent } from '../shared/messages.ts';
+import { Demographics } from './demographics.ts';
+import type { DemographicsParams } from './demographics.ts';
+import { PersonFusion, fusionParams } from './fusion.ts';
+import type { FusionParams } from './fusion.ts';
+import { IouTracker } from './iou-tracker.ts';
+import type { TrackerEvent, TrackerParams } from './iou-tracker.ts';
+import { ReidMemory } from './reid.ts';
+import type { ReidParams, ReidStats } from './reid.ts';
+
+/** CrowdTracker options. */
+export interface CrowdTrackerOptions {
+  /** Source whose frames this tracker receives; frames of another source are rejected. */
+  readonly sourceId: string;
+  /** IoU tracker parameters (see DEFAULT_TRACKER_PARAMS). */
+  readonly tracker?: Partial<TrackerParams>;
+  /** Age/gender fusion parameters (see DEFAULT_FUSION_PARAMS). */
+  readonly fusion?: Partial<FusionParams>;
+  /** Re-identification parameters (see DEFAULT_REID_PARAMS); only used when faces carry descriptors. */
+  readonly reid?: Partial<ReidParams>;
+  /** Demographics windows and bounds (see DEFAULT_DEMOGRAPHICS_PARAMS). */
+  readonly demographics?: Partial<DemographicsParams>;
+  /** A demographics snapshot is emitted every this many ms of frame time, from the first frame; 0 disables. Default 10000. */
+  readonly snapshotEveryMs?: number;
+  /** Person summaries kept for {@link CrowdTracker.persons}; beyond it the earliest-seen person not in view is dropped (counted). Default 100000. */
+  readonly maxPersons?: number;
+}
+
+/** One person, for `crowdlens run --summary`. */
+export interface PersonSummary {
+  /** Stable person id within the source. */
+  readonly id: number;
+  /** First and last sighting over all appearances, ms. */
+  readonly firstSeenMs: number;
+  readonly lastSeenMs: number;
+  /** Times the person came into view (1 + returns). */
+  readonly appearances: number;
+  /** Total time in view over finished appearances, ms. */
+  readonly dwellMs: number;
+  /** Fused estimate, or null while the agreement gate is not met. */
+  readonly ageYears: number | null;
+  readonly gender: Gender | null;
+  readonly genderScore: number | null;
+  /** Observations fused. */
+  readonly samples: number;
+}
+
+/** Counters of what was dropped or matched. */
+export interface CrowdStats {
+  readonly frames: number;
+  readonly persons: number;
+  readonly returning: number;
+  /** Person summaries dropped by `maxPersons`. */
+  readonly personsEvicted: number;
+  /** Tracks that ended before confirmation (their observations were discarded). */
+  readonly tentativeDiscarded: number;
+  /** Face descriptors ignored because they had non-finite values. */
+  readonly descriptorsRejected: number;
+  readonly reid: ReidStats;
+  /** People dropped from the demographics window table by its bound. */
+  readonly demographicsEvicted: number;
+}
+
+interface TrackState {
+  readonly fusion: PersonFusion;
+  descriptorSum: Float64Array | null;
+  descriptorCount: number;
+  readonly firstSeenMs: number;
+  lastSeenMs: number;
+  box: BoxXyxy;
+  /** Detector score of the latest matched face. */
+  score: number;
+  personId: number | null;
+  lastReported: PersonEstimate | null;
+}
+
+interface PersonRecord {
+  readonly id: number;
+  readonly firstSeenMs: number;
+  lastSeenMs: number;
+  appearances: number;
+  dwellMs: number;
+  estimate: PersonEstimate | null;
+  samples: number;
+}
+
+/** What the re-id memory keeps for a departed person: their evidence, so a return continues it. */
+interface DepartedPerson {
+  readonly fusion: PersonFusion;
+  readonly descriptorSum: Float64Array;
+  readonly descriptorCount: number;
+  readonly lastReported: PersonEstimate | null;
+}
+
+export class CrowdTracker {
+  readonly sourceId: string;
+  readonly snapshotEveryMs: number;
+  private readonly tracker: IouTracker;
+  private readonly fusionParams: Readonly<FusionParams>;
+  private readonly reid: ReidMemory<DepartedPerson>;
+  private readonly demographics: Demographics;
+  private readonly maxPersons: number;
+  private readonly tracks = new Map<number, TrackState>();
+  /** Insertion order = first sighting. */
+  private readonly people = new Map<number, PersonRecord>();
+  private readonly inView = new Set<number>();
+  private nextPersonId = 1;
+  private lastSeq = -1;
+  private lastTimeMs = -Infinity;
+  private nextSnapshotMs: number | null = null;
+  private descriptorSize: number | null = null;
+  private counters = { frames: 0, persons: 0, returning: 0, personsEvicted: 0, tentativeDiscarded: 0, descriptorsRejected: 0 };
+
+  constructor(options: CrowdTrackerOptions) {
+    if (typeof options.sourceId !== 'string' || options.sourceId === '') throw new Error(`crowd option sourceId must be a non-empty string, got ${JSON.stringify(options.sourceId)}`);
+    const every = options.snapshotEveryMs ?? 10_000;
+    if (!(Number.isFinite(every) && every >= 0)) throw new Error(`crowd option snapshotEveryMs must be a finite number >= 0, got ${String(every)}`);
+    const maxPersons = options.maxPersons ?? 100_000;
+    if (!(Number.isInteger(maxPersons) && maxPersons >= 1)) throw new Error(`crowd option maxPersons must be an integer >= 1, got ${String(maxPersons)}`);
+    this.sourceId = options.sourceId;
+    this.snapshotEveryMs = every;
+    this.maxPersons = maxPersons;
+    this.tracker = new IouTracker(options.tracker ?? {});
+    this.fusionParams = fusionParams(options.fusion ?? {});
+    this.reid = new ReidMemory<DepartedPerson>(options.reid ?? {});
+    this.demographics = new Demographics(options.sourceId, options.demographics ?? {});
+  }
+
+  /** Feeds one frame; returns its events: person.left, person.entered, person.updated, then any demographics snapshot. */
+  update(frame: FrameDetections): TrackEvent[] {
+    if (frame.sourceId !== this.sourceId) throw new Error(`frame.sourceId ${JSON.stringify(frame.sourceId)} does not match this tracker's sourceId ${JSON.stringify(this.sourceId)} (seq ${frame.seq})`);
+    const atMs = frame.capturedAtMs;
+    const trackerEvents = this.tracker.update(frame.faces, { seq: frame.seq, timeMs: atMs });
+    this.lastSeq = frame.seq;
+    this.lastTimeMs = atMs;
+    this.counters.frames++;
+    const out: TrackEvent[] = [];
+    const confirmedNow: number[] = [];
+    const matchedPersons: TrackState[] = [];
+    for (const e of trackerEvents) {
+      if (e.type === 'ended') this.onEnded(e, out);
+      else if (e.type === 'confirmed') confirmedNow.push(e.trackId);
+    }
+    for (const e of trackerEvents) {
+      if (e.type !== 'matched') continue;
+      const face = frame.faces[e.detectionIndex];
+      if (face === undefined) throw new Error(`tracker matched detectionIndex ${e.detectionIndex} outside frame.faces (length ${frame.faces.length}, seq ${frame.seq})`);
+      let t = this.tracks.get(e.trackId);
+      if (t === undefined) {
+        t = { fusion: new PersonFusion(this.fusionParams), descriptorSum: null, descriptorCount: 0, firstSeenMs: atMs, lastSeenMs: atMs, box: face.box, score: face.score, personId: null, lastReported: null };
+        this.tracks.set(e.trackId, t);
+      }
+      t.lastSeenMs = atMs;
+      t.box = face.box;
+      t.score = face.score;
+      t.fusion.add(face);
+      if (face.descriptor !== undefined) this.addDescriptor(t, face.descriptor, frame.seq);
+      if (t.personId !== null) {
+        this.demographics.seen(t.personId, atMs);
+        const rec = this.people.get(t.personId);
+        if (rec !== undefined) rec.lastSeenMs = atMs;
+        matchedPersons.push(t);
+      }
+    }
+    for (const trackId of confirmedNow) {
+      const t = this.tracks.get(trackId);
+      if (t === undefined) continue;
+      out.push(this.onConfirmed(t, atMs));
+      matchedPersons.push(t);
+    }
+    for (const t of matchedPersons) this.reportEstimate(t, atMs, out);
+    this.reid.expire(atMs);
+    this.maybeSnapshot(atMs, out);
+    return out;
+  }
+
+  /** Ends every track at `atMs` (end of stream) and returns their person.left events and a final snapshot. */
+  finish(atMs: number): TrackEvent[] {
+    const out: TrackEvent[] = [];
+    for (const e of this.tracker.finish({ seq: this.lastSeq + 1, timeMs: atMs })) if (e.type === 'ended') this.onEnded(e, out);
+    out.push(this.snapshot(atMs));
+    return out;
+  }
+
+  /** Demographics of this source at `atMs`. */
+  snapshot(atMs: number): DemographicsSnapshot {
+    return this.demographics.snapshot(atMs);
+  }
+
+  /** Every person seen (up to `maxPersons`), in order of first sighting. */
+  persons(): PersonSummary[] {
+    return [...this.people.values()].map((r) => ({
+      id: r.id,
+      firstSeenMs: r.firstSeenMs,
+      lastSeenMs: r.lastSeenMs,
+      appearances: r.appearances,
+      dwellMs: r.dwellMs,
+      ageYears: r.estimate?.ageYears ?? null,
+      gender: r.estimate?.gender ?? null,
+      genderScore: r.estimate?.genderScore ?? null,
+      samples: r.samples,
+    }));
+  }
+
+  /** People whose face was matched in the latest frame (MOT rows for `--tracks`): person id, that face's box and score. */
+  confirmedTracks(): { personId: number; box: BoxXyxy; score: number }[] {
+    const rows: { personId: number; box: BoxXyxy; score: number }[] = [];
+    for (const t of this.tracks.values()) if (t.personId !== null && t.lastSeenMs === this.lastTimeMs) rows.push({ personId: t.personId, box: t.box, score: t.score });
+    return rows;
+  }
+
+  stats(): CrowdStats {
+    return { ...this.counters, reid: this.reid.stats(), demographicsEvicted: this.demographics.evicted };
+  }
+
+  private addDescriptor(t: TrackState, d: Float32Array, seq: number): void {
+    if (this.descriptorSize === null) this.descriptorSize = d.length;
+    if (d.length !== this.descriptorSize) throw new Error(`face.descriptor length ${d.length} differs from earlier descriptors (${this.descriptorSize}) (seq ${seq})`);
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i])) {
+        this.counters.descriptorsRejected++;
+        return;
+      }
+    }
+    t.descriptorSum ??= new Float64Array(d.length);
+    for (let i = 0; i < d.length; i++) t.descriptorSum[i] = (t.descriptorSum[i] as number) + (d[i] as number);
+    t.descriptorCount++;
+  }
+
+  private onConfirmed(t: TrackState, atMs: number): TrackEvent {
+    // Descriptors so far are those of the tentative phase: the mean of the track's first few faces.
+    const match = t.descriptorSum !== null ? this.reid.match(Float32Array.from(t.descriptorSum), t.firstSeenMs, atMs) : null;
+    let personId: number;
+    if (match !== null) {
+      personId = match.personId;
+      const before = match.payload;
+      t.fusion.absorb(before.fusion);
+      const sum = t.descriptorSum as Float64Array;
+      // Weight the remembered mean by its count so the person's descriptor stays the mean of all sightings.
+      for (let i = 0; i < sum.length; i++) sum[i] = (sum[i] as number) + (before.descriptorSum[i] as number);
+      t.descriptorCount += before.descriptorCount;
+      t.lastReported = before.lastReported;
+      this.counters.returning++;
+      const rec = this.people.get(personId);
+      if (rec !== undefined) {
+        rec.appearances++;
+        rec.lastSeenMs = atMs;
+      } else this.addPerson(personId, t.firstSeenMs, atMs);
+    } else {
+      personId = this.nextPersonId++;
+      this.counters.persons++;
+      this.addPerson(personId, t.firstSeenMs, atMs);
+    }
+    t.personId = personId;
+    this.inView.add(personId);
+    this.demographics.enter(personId, atMs, match !== null);
+    return { type: 'person.entered', sourceId: this.sourceId, personId, atMs, box: t.box, returning: match !== null };
+  }
+
+  private reportEstimate(t: TrackState, atMs: number, out: TrackEvent[]): void {
+    if (t.personId === null) return;
+    const est = t.fusion.estimate();
+    const rec = this.people.get(t.personId);
+    if (rec !== undefined) {
+      rec.samples = t.fusion.samples;
+      if (est !== null) rec.estimate = est;
+    }
+    if (est === null) return;
+    this.demographics.estimate(t.personId, est);
+    const prev = t.lastReported;
+    if (prev !== null && prev.gender === est.gender && Math.abs(prev.ageYears - est.ageYears) < 1) return;
+    t.lastReported = est;
+    out.push({ type: 'person.updated', sourceId: this.sourceId, personId: t.personId, atMs, box: t.box, estimate: est });
+  }
+
+  private onEnded(e: Extract<TrackerEvent, { type: 'ended' }>, out: TrackEvent[]): void {
+    const t = this.tracks.get(e.trackId);
+    this.tracks.delete(e.trackId);
+    if (t === undefined) return;
+    if (t.personId === null) {
+      this.counters.tentativeDiscarded++;
+      return;
+    }
+    const personId = t.personId;
+    const dwellMs = t.lastSeenMs - t.firstSeenMs;
+    const estimate = t.fusion.estimate();
+    this.inView.delete(personId);
+    this.demographics.leave(personId, t.lastSeenMs, dwellMs);
+    const rec = this.people.get(personId);
+    if (rec !== undefined) {
+      rec.dwellMs += dwellMs;
+      rec.lastSeenMs = t.lastSeenMs;
+      rec.samples = t.fusion.samples;
+      if (estimate !== null) rec.estimate = estimate;
+    }
+    if (t.descriptorSum !== null) this.reid.depart(personId, Float32Array.from(t.descriptorSum), t.lastSeenMs, { fusion: t.fusion, descriptorSum: t.descriptorSum, descriptorCount: t.descriptorCount, lastReported: t.lastReported });
+    out.push({ type: 'person.left', sourceId: this.sourceId, personId, atMs: e.timeMs, box: t.box, firstSeenMs: t.firstSeenMs, lastSeenMs: t.lastSeenMs, dwellMs, estimate });
+  }
+
+  private addPerson(id: number, firstSeenMs: number, atMs: number): void {
+    this.people.set(id, { id, firstSeenMs, lastSeenMs: atMs, appearances: 1, dwellMs: 0, estimate: null, samples: 0 });
+    if (this.people.size <= this.maxPersons) return;
+    for (const pid of this.people.keys()) {
+      if (!this.inView.has(pid) && pid !== id) {
+        this.people.delete(pid);
+        this.counters.personsEvicted++;
+        return;
+      }
+    }
+  }
+
+  private maybeSnapshot(atMs: number, out: TrackEvent[]): void {
+    if (this.snapshotEveryMs === 0) return;
+    if (this.nextSnapshotMs === null) {
+      this.nextSnapshotMs = atMs + this.snapshotEveryMs;
+      return;
+    }
+    if (atMs < this.nextSnapshotMs) return;
+    out.push(this.snapshot(atMs));
+    // Stay on the grid anchored at the first frame; a gap in frames yields one snapshot, not a burst.
+    while (this.nextSnapshotMs <= atMs) this.nextSnapshotMs += this.snapshotEveryMs;
+  }
+}

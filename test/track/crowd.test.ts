@@ -1,0 +1,230 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FaceresDescriber } from '../../src/infer/faceres.ts';
+import type { BoxXyxy, DemographicsSnapshot, Face, FrameDetections, Gender, PersonEnteredEvent, PersonLeftEvent, PersonUpdatedEvent, TrackEvent } from '../../src/shared/messages.ts';
+import { CrowdTracker } from '../../src/track/crowd.ts';
+import { DEFAULT_REID_PARAMS, cosineSimilarity, l2Normalize } from '../../src/track/reid.ts';
+
+const FACES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'data', 'faces', 'utkface-dev');
+const FRAME_MS = 100;
+/** Tracker lifecycle pinned here so these tests do not move with the tracker's defaults. */
+const TRACKER = { minHits: 3, maxMissedMs: 500, iouThreshold: 0.3, minScore: 0.5, motion: true };
+
+interface Walker {
+  /** Frame index range [from, to). */
+  from: number;
+  to: number;
+  /** Box at `from` and velocity in px per frame. */
+  start: BoxXyxy;
+  dx: number;
+  dy?: number;
+  ageYears: number | ((k: number) => number);
+  gender: Gender;
+  descriptor?: Float32Array;
+}
+
+function unitVector(seed: number, dim = 1024): Float32Array {
+  let a = seed >>> 0;
+  const v = new Float32Array(dim);
+  for (let i = 0; i < dim; i++) {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    v[i] = a / 4294967296 - 0.5;
+  }
+  return l2Normalize(v);
+}
+
+/** Frames 0..n-1 at 10 fps with each walker's face where it is in view. */
+function frames(n: number, walkers: readonly Walker[], sourceId = 'cam1'): FrameDetections[] {
+  const out: FrameDetections[] = [];
+  for (let k = 0; k < n; k++) {
+    const faces: Face[] = [];
+    for (const w of walkers) {
+      if (k < w.from || k >= w.to) continue;
+      const t = k - w.from;
+      const dy = (w.dy ?? 0) * t;
+      const box: BoxXyxy = [w.start[0] + w.dx * t, w.start[1] + dy, w.start[2] + w.dx * t, w.start[3] + dy];
+      const ageYears = typeof w.ageYears === 'function' ? w.ageYears(k) : w.ageYears;
+      faces.push({ box, score: 0.9, ageYears, gender: w.gender, genderScore: 0.9, ...(w.descriptor !== undefined ? { descriptor: w.descriptor } : {}) });
+    }
+    out.push({ sourceId, seq: k, capturedAtMs: k * FRAME_MS, width: 1280, height: 720, faces });
+  }
+  return out;
+}
+
+function run(crowd: CrowdTracker, fs: readonly FrameDetections[]): TrackEvent[] {
+  return fs.flatMap((f) => crowd.update(f));
+}
+
+const entered = (ev: readonly TrackEvent[]): PersonEnteredEvent[] => ev.filter((e): e is PersonEnteredEvent => e.type === 'person.entered');
+const updated = (ev: readonly TrackEvent[]): PersonUpdatedEvent[] => ev.filter((e): e is PersonUpdatedEvent => e.type === 'person.updated');
+const left = (ev: readonly TrackEvent[]): PersonLeftEvent[] => ev.filter((e): e is PersonLeftEvent => e.type === 'person.left');
+const snapshots = (ev: readonly TrackEvent[]): DemographicsSnapshot[] => ev.filter((e): e is DemographicsSnapshot => e.type === 'demographics');
+
+describe('CrowdTracker on synthetic sequences', () => {
+  it('enter -> update -> leave for one person, with the summary', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    const ev = run(crowd, frames(30, [{ from: 0, to: 20, start: [100, 100, 190, 200], dx: 2, ageYears: 30, gender: 'female' }]));
+    expect(entered(ev)).toEqual([{ type: 'person.entered', sourceId: 'cam1', personId: 1, atMs: 200, box: [104, 100, 194, 200], returning: false }]);
+    // Fusion needs minSamples (5) before the first estimate; a constant estimate is reported once.
+    const up = updated(ev);
+    expect(up).toHaveLength(1);
+    expect(up[0]).toMatchObject({ personId: 1, atMs: 400, estimate: { ageYears: 30, gender: 'female', samples: 5 } });
+    const l = left(ev);
+    expect(l).toHaveLength(1);
+    // Unmatched for more than maxMissedMs (500): ended at frame 25 (2500 ms), last seen at 1900 ms.
+    expect(l[0]).toMatchObject({ personId: 1, atMs: 2500, firstSeenMs: 0, lastSeenMs: 1900, dwellMs: 1900, estimate: { ageYears: 30, gender: 'female', samples: 20 } });
+    expect(crowd.persons()).toEqual([{ id: 1, firstSeenMs: 0, lastSeenMs: 1900, appearances: 1, dwellMs: 1900, ageYears: 30, gender: 'female', genderScore: expect.any(Number), samples: 20 }]);
+    const s = crowd.snapshot(3000);
+    expect(s).toMatchObject({ peopleNow: 0, unique: { lastMinute: 1, sinceStart: 1 }, averageDwellMs: 1900 });
+    expect(s.byAgeGender['25-34/female']).toBe(1);
+  });
+
+  it('a returning person with the same descriptor keeps their id and the unique count', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    const alice = unitVector(1);
+    const ev = run(crowd, frames(80, [
+      { from: 0, to: 20, start: [100, 100, 190, 200], dx: 2, ageYears: 30, gender: 'female', descriptor: alice },
+      { from: 50, to: 70, start: [600, 120, 690, 220], dx: -2, ageYears: 30, gender: 'female', descriptor: alice },
+    ]));
+    const en = entered(ev);
+    expect(en.map((e) => [e.personId, e.returning, e.atMs])).toEqual([[1, false, 200], [1, true, 5200]]);
+    expect(left(ev).map((e) => [e.personId, e.firstSeenMs, e.dwellMs])).toEqual([[1, 0, 1900], [1, 5000, 1900]]);
+    // The returning appearance continues the earlier evidence: no new estimate event, samples accumulate.
+    expect(updated(ev)).toHaveLength(1);
+    expect(left(ev)[1]?.estimate?.samples).toBe(40);
+    expect(crowd.persons()).toMatchObject([{ id: 1, firstSeenMs: 0, lastSeenMs: 6900, appearances: 2, dwellMs: 3800, samples: 40 }]);
+    expect(crowd.snapshot(8000).unique.sinceStart).toBe(1);
+    expect(crowd.stats()).toMatchObject({ persons: 1, returning: 1, reid: { matched: 1 } });
+  });
+
+  it('someone else (another descriptor, or no descriptor) gets a new id', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    const ev = run(crowd, frames(110, [
+      { from: 0, to: 20, start: [100, 100, 190, 200], dx: 2, ageYears: 30, gender: 'female', descriptor: unitVector(1) },
+      { from: 50, to: 70, start: [100, 100, 190, 200], dx: 2, ageYears: 30, gender: 'female', descriptor: unitVector(2) },
+      { from: 80, to: 100, start: [100, 100, 190, 200], dx: 2, ageYears: 30, gender: 'female' },
+    ]));
+    expect(entered(ev).map((e) => [e.personId, e.returning])).toEqual([[1, false], [2, false], [3, false]]);
+    expect(crowd.snapshot(11_000).unique.sinceStart).toBe(3);
+  });
+
+  it('a look-alike in view at the same time as the departed person is not them', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    const twin = unitVector(3);
+    const ev = run(crowd, frames(60, [
+      { from: 0, to: 20, start: [100, 100, 190, 200], dx: 0, ageYears: 30, gender: 'female', descriptor: twin },
+      // Appears at frame 15 while the first is still in view; confirmed at frame 17, before the first leaves.
+      { from: 15, to: 50, start: [700, 100, 790, 200], dx: 0, ageYears: 30, gender: 'female', descriptor: twin },
+    ]));
+    expect(entered(ev).map((e) => [e.personId, e.returning])).toEqual([[1, false], [2, false]]);
+    expect(crowd.snapshot(6000).unique.sinceStart).toBe(2);
+  });
+
+  it('two people crossing keep their ids and their own estimates', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    const ev = run(crowd, frames(50, [
+      { from: 0, to: 40, start: [100, 100, 180, 190], dx: 12, ageYears: 62, gender: 'male', descriptor: unitVector(4) },
+      { from: 0, to: 40, start: [580, 140, 660, 230], dx: -12, ageYears: 21, gender: 'female', descriptor: unitVector(5) },
+    ]));
+    expect(entered(ev)).toHaveLength(2);
+    const l = left(ev);
+    expect(l).toHaveLength(2);
+    const byId = new Map(l.map((e) => [e.personId, e]));
+    expect(byId.get(1)?.estimate).toMatchObject({ ageYears: 62, gender: 'male', samples: 40 });
+    expect(byId.get(2)?.estimate).toMatchObject({ ageYears: 21, gender: 'female', samples: 40 });
+    // Each left on their own side: the ids did not swap at the crossing.
+    expect(byId.get(1)?.box[0]).toBeGreaterThan(500);
+    expect(byId.get(2)?.box[0]).toBeLessThan(200);
+    const s = crowd.snapshot(5000);
+    expect(s.byAgeGender['55-64/male']).toBe(1);
+    expect(s.byAgeGender['18-24/female']).toBe(1);
+  });
+
+  it('reports a changed estimate (age by >= 1 year, or a gender flip)', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    const ev = run(crowd, frames(40, [{ from: 0, to: 40, start: [100, 100, 190, 200], dx: 0, ageYears: (k) => (k < 10 ? 20 : 50), gender: 'male' }]));
+    const ages = updated(ev).map((e) => e.estimate.ageYears);
+    expect(ages[0]).toBe(20);
+    expect(ages[ages.length - 1]).toBe(50);
+    for (let i = 1; i < ages.length; i++) expect(Math.abs((ages[i] as number) - (ages[i - 1] as number))).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a track that never confirms makes no person', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    const ev = run(crowd, frames(12, [{ from: 0, to: 2, start: [100, 100, 190, 200], dx: 0, ageYears: 30, gender: 'male' }]));
+    expect(ev).toEqual([]);
+    expect(crowd.stats().tentativeDiscarded).toBe(1);
+    expect(crowd.persons()).toEqual([]);
+  });
+
+  it('emits a demographics snapshot every snapshotEveryMs of frame time, and finish() ends everyone', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 1000 });
+    const ev = run(crowd, frames(31, [{ from: 0, to: 31, start: [100, 100, 190, 200], dx: 0, ageYears: 40, gender: 'male' }]));
+    const snaps = snapshots(ev);
+    expect(snaps.map((s) => s.atMs)).toEqual([1000, 2000, 3000]);
+    expect(snaps[0]).toMatchObject({ sourceId: 'cam1', peopleNow: 1, unique: { lastMinute: 1, sinceStart: 1 } });
+    const end = crowd.finish(3100);
+    expect(left(end)).toMatchObject([{ personId: 1, firstSeenMs: 0, lastSeenMs: 3000, dwellMs: 3000, atMs: 3100 }]);
+    expect(snapshots(end)).toMatchObject([{ atMs: 3100, peopleNow: 0, averageDwellMs: 3000 }]);
+    expect(crowd.confirmedTracks()).toEqual([]);
+  });
+
+  it('lists the confirmed faces of the latest frame for MOT output', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    const fs = frames(5, [{ from: 0, to: 5, start: [100, 100, 190, 200], dx: 1, ageYears: 40, gender: 'male' }]);
+    crowd.update(fs[0] as FrameDetections);
+    expect(crowd.confirmedTracks()).toEqual([]);
+    for (const f of fs.slice(1)) crowd.update(f);
+    expect(crowd.confirmedTracks()).toEqual([{ personId: 1, box: [104, 100, 194, 200], score: 0.9 }]);
+  });
+
+  it('validates its input, naming the field', () => {
+    expect(() => new CrowdTracker({ sourceId: '' })).toThrow(/sourceId/);
+    expect(() => new CrowdTracker({ sourceId: 'cam1', snapshotEveryMs: -1 })).toThrow(/snapshotEveryMs/);
+    expect(() => new CrowdTracker({ sourceId: 'cam1', reid: { reidMinSimilarity: 5 } })).toThrow(/reidMinSimilarity/);
+    const crowd = new CrowdTracker({ sourceId: 'cam1' });
+    expect(() => crowd.update({ ...(frames(1, [], 'cam2')[0] as FrameDetections) })).toThrow(/sourceId "cam2"/);
+  });
+});
+
+/**
+ * Re-identification with REAL faceres descriptors of utkface-dev faces: a person shows their face
+ * (original crop), leaves, and comes back seen differently (mirrored, box shifted); someone else
+ * then comes by. Face boxes in the frames are synthetic; the descriptors are the model's.
+ */
+describe('CrowdTracker with real faceres descriptors', () => {
+  const files = ['26_1_0_20170116184837899.jpg', '35_0_0_20170105165146660.jpg'];
+  const d: Float32Array[] = [];
+
+  beforeAll(async () => {
+    const faceres = await FaceresDescriber.create();
+    for (const [i, file] of files.entries()) {
+      const { data, info } = await sharp(path.join(FACES, file)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const image = { data: new Uint8Array(data), width: info.width, height: info.height, channels: 3 };
+      d.push(await faceres.describe(image, [40, 40, 160, 160]));
+      if (i === 0) {
+        const mirrored = new Uint8Array(data.length);
+        for (let y = 0; y < info.height; y++) for (let x = 0; x < info.width; x++) for (let c = 0; c < 3; c++) mirrored[(y * info.width + x) * 3 + c] = data[(y * info.width + info.width - 1 - x) * 3 + c] as number;
+        d.push(await faceres.describe({ ...image, data: mirrored }, [46, 34, 162, 150]));
+      }
+    }
+  }, 60_000);
+
+  it('the returning person keeps their id; the other person gets a new one', () => {
+    const [alice, aliceAgain, bob] = d as [Float32Array, Float32Array, Float32Array];
+    const sameSim = cosineSimilarity(alice, aliceAgain);
+    const otherSim = cosineSimilarity(alice, bob);
+    console.log(`faceres: same face mirrored+shifted ${sameSim.toFixed(3)}, different people ${otherSim.toFixed(3)}, threshold ${DEFAULT_REID_PARAMS.reidMinSimilarity}`);
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    const ev = run(crowd, frames(120, [
+      { from: 0, to: 20, start: [100, 100, 190, 200], dx: 2, ageYears: 26, gender: 'female', descriptor: alice },
+      { from: 50, to: 70, start: [300, 100, 390, 200], dx: 2, ageYears: 26, gender: 'female', descriptor: aliceAgain },
+      { from: 90, to: 110, start: [300, 100, 390, 200], dx: 2, ageYears: 35, gender: 'male', descriptor: bob },
+    ]));
+    expect(entered(ev).map((e) => [e.personId, e.returning])).toEqual([[1, false], [1, true], [2, false]]);
+    expect(crowd.snapshot(12_000).unique.sinceStart).toBe(2);
+    expect(crowd.persons().map((p) => [p.id, p.appearances, p.gender])).toEqual([[1, 2, 'female'], [2, 1, 'male']]);
+  });
+});
