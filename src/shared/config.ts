@@ -34,6 +34,10 @@ export const configSchema = z.object({
     watchdogMs: z.coerce.number().int().min(500).default(10_000),
     /** ffmpeg binary; else `ffmpeg` on PATH, else @ffmpeg-installer's. Env `FFMPEG_PATH`. */
     ffmpegPath: z.string().min(1).optional(),
+    /** Socket I/O timeout for network sources (ffmpeg `-timeout`), ms. Env `CROWDLENS_CONNECT_TIMEOUT_MS`. Default 5000. */
+    connectTimeoutMs: z.coerce.number().int().min(100).default(5000),
+    /** Frames buffered per source for a slow consumer; older ones are dropped (and counted). Env `CROWDLENS_QUEUE_SIZE`. Default 2. */
+    queueSize: z.coerce.number().int().min(1).max(1000).default(2),
   }).prefault({}),
   api: z.object({
     /** HTTP listen host. Env `CROWDLENS_HOST`. Default 127.0.0.1. */
@@ -60,6 +64,8 @@ const ENV_MAP: Record<string, readonly string[]> = {
   CROWDLENS_MAX_WIDTH: ['ingest', 'maxWidth'],
   CROWDLENS_WATCHDOG_MS: ['ingest', 'watchdogMs'],
   FFMPEG_PATH: ['ingest', 'ffmpegPath'],
+  CROWDLENS_CONNECT_TIMEOUT_MS: ['ingest', 'connectTimeoutMs'],
+  CROWDLENS_QUEUE_SIZE: ['ingest', 'queueSize'],
   CROWDLENS_HOST: ['api', 'host'],
   CROWDLENS_PORT: ['api', 'port'],
   CROWDLENS_REDIS_URL: ['redisUrl'],
