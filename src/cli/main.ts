@@ -22,7 +22,7 @@ interface Command {
 export const COMMANDS: Readonly<Record<string, Command>> = {
   analyze: { summary: 'faces, age and gender in image files and folders (--json, --annotate DIR)', load: () => import('./analyze.ts') },
   run: { summary: 'the live pipeline on a camera URL or video file: people, age/gender, demographics', load: () => import('./run.ts') },
-  track: { summary: 'track faces through a video file and write events / MOT tracks', load: () => import('./track.ts') },
+  track: { summary: 'run the IoU tracker on MOTChallenge detections (det.txt) and write MOT results', load: () => import('./track.ts') },
   'mot-eval': { summary: 'score MOTChallenge tracks against ground truth (CLEAR-MOT, IDF1)', load: () => import('./mot-eval.ts') },
 };
 
