@@ -18,7 +18,8 @@ export interface LoadedSession {
   readonly provider: 'cpu' | 'cuda';
 }
 
-let cudaWarned = false;
+/** Set once CUDA failed to load: later sessions go straight to CPU instead of failing (and logging) again. */
+let cudaUnavailable = false;
 
 /**
  * Creates an onnxruntime session, once per model: callers keep and reuse it.
@@ -33,13 +34,14 @@ export async function createSession(model: string | Uint8Array, options: Session
     executionMode: 'sequential',
     extra: { session: { 'intra_op.allow_spinning': options.spinning ? '1' : '0', 'inter_op.allow_spinning': '0' } },
   };
-  if (options.provider === 'cuda') {
+  if (options.provider === 'cuda' && !cudaUnavailable) {
     try {
       const session = await create(model, { ...base, executionProviders: ['cuda'] });
       return { session, provider: 'cuda' };
     } catch (err) {
-      if (!cudaWarned) {
-        cudaWarned = true;
+      // Sessions created concurrently may all get here; warn once.
+      if (!cudaUnavailable) {
+        cudaUnavailable = true;
         const msg = `CUDA execution provider unavailable (${firstLine((err as Error).message)}); running on CPU. See README "GPU" to install onnxruntime-node's CUDA libraries.`;
         if (options.logger) options.logger.warn({ provider: 'cuda' }, msg);
         else process.stderr.write(`${msg}\n`);
