@@ -1,11 +1,12 @@
 /**
- * Pure IoU tracker (SORT-like, without a Kalman filter): optimal IoU assignment between each track's
- * predicted box and the frame's detections, constant-velocity prediction per millisecond, tentative ->
- * confirmed -> ended lifecycle driven by frame timestamps. No I/O, no clock, deterministic.
+ * Pure IoU tracker (SORT-like): optimal IoU assignment between each track's predicted box and the frame's
+ * detections, motion prediction per millisecond (SORT's Kalman filter, or an alpha-beta filter on the box
+ * corners), tentative -> confirmed -> ended lifecycle driven by frame timestamps. No I/O, no clock, deterministic.
  */
 import { iou } from '../shared/geometry.ts';
 import type { BoxXyxy } from '../shared/messages.ts';
 import { linearSumAssignment } from './hungarian.ts';
+import { BoxKalman } from './kalman.ts';
 
 /** Tracker parameters. */
 export interface TrackerParams {
@@ -18,10 +19,29 @@ export interface TrackerParams {
   /** Detections below this score are ignored, 0..1. Default 0.5. */
   minScore: number;
   /**
-   * Constant-velocity box prediction between frames (alpha-beta filter on the box corners; the box reported
-   * on a match is then the filtered box). Off: tracks stay where last seen and report raw detection boxes. Default true.
+   * Box prediction between frames with the filter chosen by {@link TrackerParams.motionModel}; the box
+   * reported on a match is then the filtered box. Off: tracks stay where last seen and report raw
+   * detection boxes. Default true.
    */
   motion: boolean;
+  /**
+   * The motion filter when `motion` is on: 'kalman' = SORT's Kalman filter on [cx, cy, area, aspect] with
+   * velocities, time step from frame timestamps (src/track/kalman.ts); 'constant-velocity' = alpha-beta
+   * filter on the box corners. Default 'kalman'.
+   */
+  motionModel?: 'kalman' | 'constant-velocity';
+  /**
+   * Confirm at once every track matched in the first `minHits` frames after construction (or finish()),
+   * as SORT outputs every track in its first `min_hits` frames: at stream start a person in view has no
+   * earlier frames in which to build up hits. Default false.
+   */
+  confirmAtStart?: boolean;
+  /**
+   * Detections scoring at least `minScore` but below this can only continue an existing track (matched
+   * after the higher-scoring detections, to the tracks those left), never start one, 0..1. Default: equal
+   * to `minScore` (every usable detection can start a track).
+   */
+  minScoreToStart?: number;
 }
 
 export const DEFAULT_TRACKER_PARAMS: TrackerParams = Object.freeze({
@@ -30,6 +50,8 @@ export const DEFAULT_TRACKER_PARAMS: TrackerParams = Object.freeze({
   maxMissedMs: 1000,
   minScore: 0.5,
   motion: true,
+  motionModel: 'kalman',
+  confirmAtStart: false,
 });
 
 /** One detection fed to the tracker. */
@@ -55,8 +77,12 @@ export type TrackerEvent =
 interface Track {
   readonly id: number;
   box: BoxXyxy;
-  /** Box velocity, px per ms, per coordinate. */
+  /** Box velocity, px per ms, per coordinate (alpha-beta filter). */
   velocity: [number, number, number, number];
+  /** Kalman filter (motionModel 'kalman'), else null. */
+  readonly kalman: BoxKalman | null;
+  /** Time the Kalman state was last predicted to, ms. */
+  stateMs: number;
   firstSeenMs: number;
   lastSeenMs: number;
   hits: number;
@@ -76,9 +102,13 @@ export class IouTracker {
   private tracks: Track[] = [];
   private nextId = 1;
   private lastTimeMs = -Infinity;
+  /** Frames fed since construction or finish(), for confirmAtStart. */
+  private framesSinceStart = 0;
+  private readonly model: 'kalman' | 'constant-velocity';
 
   constructor(params: Partial<TrackerParams> = {}) {
     this.params = Object.freeze(validateParams({ ...DEFAULT_TRACKER_PARAMS, ...params }));
+    this.model = this.params.motionModel ?? 'kalman';
   }
 
   /** Feeds one frame's detections; returns this frame's events in order (ended, confirmed, matched). */
@@ -86,12 +116,15 @@ export class IouTracker {
     this.checkFrame(frame);
     const { timeMs } = frame;
     const p = this.params;
+    this.framesSinceStart++;
     const events: TrackerEvent[] = [];
-    const usable: number[] = [];
+    const minStart = p.minScoreToStart ?? p.minScore;
+    const high: number[] = [];
+    const low: number[] = [];
     for (let i = 0; i < detections.length; i++) {
       const d = detections[i] as TrackerDetection;
       if (!d.box.every(Number.isFinite) || !Number.isFinite(d.score)) throw new Error(`detections[${i}]: box and score must be finite, got box=[${d.box.join(',')}] score=${d.score}`);
-      if (d.score >= p.minScore && d.box[2] > d.box[0] && d.box[3] > d.box[1]) usable.push(i);
+      if (d.score >= p.minScore && d.box[2] > d.box[0] && d.box[3] > d.box[1]) (d.score >= minStart ? high : low).push(i);
     }
     // Tracks unmatched for too long end before matching, so that a long gap cannot revive them.
     this.tracks = this.tracks.filter((t) => {
@@ -100,12 +133,16 @@ export class IouTracker {
       return false;
     });
     const predicted = this.tracks.map((t) => this.predict(t, timeMs));
-    const cost = predicted.map((box) => usable.map((i) => {
-      const v = iou(box, (detections[i] as TrackerDetection).box);
-      return v >= p.iouThreshold && v > 0 ? 1 - v : NaN;
-    }));
     const trackToDet = new Map<number, number>();
-    for (const { row, col } of linearSumAssignment(cost)) trackToDet.set(row, usable[col] as number);
+    const assign = (rows: readonly number[], cols: readonly number[]): void => {
+      const cost = rows.map((k) => cols.map((i) => {
+        const v = iou(predicted[k] as BoxXyxy, (detections[i] as TrackerDetection).box);
+        return v >= p.iouThreshold && v > 0 ? 1 - v : NaN;
+      }));
+      for (const { row, col } of linearSumAssignment(cost)) trackToDet.set(rows[row] as number, cols[col] as number);
+    };
+    assign(this.tracks.map((_, k) => k), high);
+    if (low.length > 0) assign(this.tracks.map((_, k) => k).filter((k) => !trackToDet.has(k)), low);
 
     const survivors: Track[] = [];
     const matchedEvents: TrackerEvent[] = [];
@@ -129,10 +166,11 @@ export class IouTracker {
       survivors.push(t);
     }
     const taken = new Set(trackToDet.values());
-    for (const i of usable) {
+    for (const i of high) {
       if (taken.has(i)) continue;
       const box = (detections[i] as TrackerDetection).box;
-      const t: Track = { id: this.nextId++, box, velocity: [0, 0, 0, 0], firstSeenMs: timeMs, lastSeenMs: timeMs, hits: 1, hitStreak: 1, confirmed: false };
+      const kalman = p.motion && this.model === 'kalman' ? new BoxKalman(box) : null;
+      const t: Track = { id: this.nextId++, box, velocity: [0, 0, 0, 0], kalman, stateMs: timeMs, firstSeenMs: timeMs, lastSeenMs: timeMs, hits: 1, hitStreak: 1, confirmed: false };
       this.confirmIfDue(t, timeMs, confirmedEvents);
       matchedEvents.push({ type: 'matched', trackId: t.id, detectionIndex: i, confirmed: t.confirmed, box, timeMs });
       survivors.push(t);
@@ -147,6 +185,7 @@ export class IouTracker {
     this.checkFrame(frame);
     const events = this.tracks.map((t) => endEvent(t, frame.timeMs));
     this.tracks = [];
+    this.framesSinceStart = 0;
     return events;
   }
 
@@ -156,13 +195,20 @@ export class IouTracker {
   }
 
   private confirmIfDue(t: Track, timeMs: number, out: TrackerEvent[]): void {
-    if (t.confirmed || t.hitStreak < this.params.minHits) return;
+    if (t.confirmed) return;
+    const atStart = this.params.confirmAtStart === true && this.framesSinceStart <= this.params.minHits;
+    if (!atStart && t.hitStreak < this.params.minHits) return;
     t.confirmed = true;
     out.push({ type: 'confirmed', trackId: t.id, timeMs });
   }
 
-  /** Alpha-beta filter step: blends prediction and measurement, updates the velocity from the residual. */
+  /** Filter step: blends prediction and measurement; returns the box to report. */
   private correct(t: Track, det: BoxXyxy, pred: BoxXyxy, dt: number): BoxXyxy {
+    if (t.kalman) {
+      t.kalman.update(det);
+      return t.kalman.box() ?? det;
+    }
+    // Alpha-beta: updates the velocity from the residual.
     if (dt <= 0) return det;
     const out: [number, number, number, number] = [0, 0, 0, 0];
     for (let c = 0; c < 4; c++) {
@@ -180,6 +226,12 @@ export class IouTracker {
 
   private predict(t: Track, timeMs: number): BoxXyxy {
     if (!this.params.motion) return t.box;
+    if (t.kalman) {
+      // Stepped every frame (not once from the last hit), as SORT does, so a miss grows the uncertainty.
+      t.kalman.predict(timeMs - t.stateMs);
+      t.stateMs = timeMs;
+      return t.kalman.box() ?? t.box;
+    }
     const dt = timeMs - t.lastSeenMs;
     const b: [number, number, number, number] = [0, 0, 0, 0];
     for (let c = 0; c < 4; c++) b[c] = (t.box[c] as number) + (t.velocity[c] as number) * dt;
@@ -208,5 +260,8 @@ export function validateParams(p: TrackerParams): TrackerParams {
   if (typeof p.minHits !== 'number' || !Number.isInteger(p.minHits) || p.minHits < 1) throw new Error(`tracker param minHits must be an integer >= 1, got ${String(p.minHits)}`);
   if (typeof p.maxMissedMs !== 'number' || !Number.isFinite(p.maxMissedMs) || p.maxMissedMs < 0) throw new Error(`tracker param maxMissedMs must be a finite number >= 0, got ${String(p.maxMissedMs)}`);
   if (typeof p.motion !== 'boolean') throw new Error(`tracker param motion must be a boolean, got ${String(p.motion)}`);
+  if (p.motionModel !== undefined && p.motionModel !== 'kalman' && p.motionModel !== 'constant-velocity') throw new Error(`tracker param motionModel must be 'kalman' or 'constant-velocity', got ${String(p.motionModel)}`);
+  if (p.confirmAtStart !== undefined && typeof p.confirmAtStart !== 'boolean') throw new Error(`tracker param confirmAtStart must be a boolean, got ${String(p.confirmAtStart)}`);
+  if (p.minScoreToStart !== undefined) unit('minScoreToStart', p.minScoreToStart);
   return p;
 }

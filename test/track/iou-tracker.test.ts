@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_TRACKER_PARAMS, IouTracker, type TrackerEvent } from '../../src/track/iou-tracker.ts';
+import { DEFAULT_TRACKER_PARAMS, IouTracker, type TrackerEvent, type TrackerParams } from '../../src/track/iou-tracker.ts';
 import type { BoxXyxy } from '../../src/shared/messages.ts';
 
 const box = (x: number, y = 0, w = 40, h = 80): BoxXyxy => [x, y, x + w, y + h];
@@ -109,6 +109,78 @@ describe('IouTracker motion', () => {
   });
 });
 
+describe('IouTracker Kalman motion', () => {
+  /** A box moving 10 px per frame at 25 fps, unseen at `hidden` frames; returns the track ids matched. */
+  function occluded(params: Partial<TrackerParams>, hidden: ReadonlySet<number>): number[] {
+    const t = new IouTracker({ minHits: 1, maxMissedMs: 500, iouThreshold: 0.3, ...params });
+    const ids: number[] = [];
+    for (let seq = 1; seq <= 14; seq++) {
+      const events = t.update(hidden.has(seq) ? [] : [det(box(10 * seq, 0, 30, 60))], frameAt(seq));
+      ids.push(...ofType(events, 'matched').map((e) => e.trackId));
+    }
+    return ids;
+  }
+
+  it('keeps the id through a 2-frame occlusion of a moving box, loses it without motion', () => {
+    // 30 px wide, 10 px/frame: 3 frames later the box has moved 30 px, no overlap with where it was last seen.
+    const hidden = new Set([9, 10]);
+    expect(new Set(occluded({ motion: true, motionModel: 'kalman' }, hidden))).toEqual(new Set([1]));
+    expect(occluded({ motion: false }, hidden).at(-1)).toBe(2);
+  });
+
+  it('is the default motion model, and constant-velocity stays available', () => {
+    expect(new IouTracker().params.motionModel).toBe('kalman');
+    expect(new Set(occluded({ motion: true, motionModel: 'constant-velocity' }, new Set([9, 10])))).toEqual(new Set([1]));
+  });
+
+  it('predicts by elapsed time: frames skipped by the camera move the prediction as far as the time that passed', () => {
+    // 0.25 px/ms, 40 ms frames; then the camera drops to one frame per 240 ms (60 px, twice the box width).
+    const t = new IouTracker({ minHits: 1, maxMissedMs: 1000, iouThreshold: 0.3, motionModel: 'kalman' });
+    const times = [0, 40, 80, 120, 160, 200, 240, 480, 720, 960];
+    const ids = new Set<number>();
+    let last: BoxXyxy | undefined;
+    for (const [i, ms] of times.entries()) {
+      for (const e of ofType(t.update([det(box(0.25 * ms, 0, 30, 60))], { seq: i, timeMs: ms }), 'matched')) {
+        ids.add(e.trackId);
+        last = e.box;
+      }
+    }
+    expect(ids).toEqual(new Set([1]));
+    // The reported (filtered) box follows the detection: within a few px of x = 240.
+    expect(Math.abs((last as BoxXyxy)[0] - 240)).toBeLessThan(3);
+  });
+
+  it('confirmAtStart confirms tracks in the first minHits frames at once, later ones after minHits hits, again after finish()', () => {
+    const t = new IouTracker({ minHits: 3, confirmAtStart: true });
+    expect(ofType(t.update([det(box(0))], frameAt(1)), 'confirmed').map((e) => e.trackId)).toEqual([1]);
+    expect(ofType(t.update([det(box(0)), det(box(300))], frameAt(2)), 'confirmed').map((e) => e.trackId)).toEqual([2]);
+    // Frame 4 is past the start: a new track waits for its 3 hits.
+    t.update([det(box(0)), det(box(300))], frameAt(3));
+    const born = ofType(t.update([det(box(0)), det(box(300)), det(box(600))], frameAt(4)), 'matched').find((e) => e.detectionIndex === 2);
+    expect(born).toMatchObject({ trackId: 3, confirmed: false });
+    t.update([det(box(600))], frameAt(5));
+    expect(ofType(t.update([det(box(600))], frameAt(6)), 'confirmed').map((e) => e.trackId)).toEqual([3]);
+    t.finish(frameAt(7));
+    expect(ofType(t.update([det(box(0))], frameAt(8)), 'matched')).toMatchObject([{ trackId: 4, confirmed: true }]);
+  });
+
+  it('minScoreToStart: a low-score detection continues a track but never starts one', () => {
+    const t = new IouTracker({ minHits: 1, minScore: 0.5, minScoreToStart: 0.9, motion: false });
+    expect(t.update([det(box(0), 0.6)], frameAt(1))).toEqual([]);
+    expect(ofType(t.update([det(box(0), 0.95)], frameAt(2)), 'matched').map((e) => e.trackId)).toEqual([1]);
+    const events = ofType(t.update([det(box(2), 0.6), det(box(300), 0.7)], frameAt(3)), 'matched');
+    expect(events.map((e) => [e.trackId, e.detectionIndex])).toEqual([[1, 0]]);
+  });
+
+  it('minScoreToStart: high-score detections are matched first', () => {
+    // Two detections overlap the track; the low-score one overlaps it more, but the high-score one wins.
+    const t = new IouTracker({ minHits: 1, minScore: 0.3, minScoreToStart: 0.9, motion: false });
+    t.update([det(box(0))], frameAt(1));
+    const events = ofType(t.update([det(box(1), 0.5), det(box(8), 0.95)], frameAt(2)), 'matched');
+    expect(events.map((e) => [e.trackId, e.detectionIndex])).toEqual([[1, 1]]);
+  });
+});
+
 describe('IouTracker validation', () => {
   it('uses the documented defaults', () => {
     expect(new IouTracker().params).toEqual(DEFAULT_TRACKER_PARAMS);
@@ -123,6 +195,9 @@ describe('IouTracker validation', () => {
     [{ maxMissedMs: -1 }, /maxMissedMs.*-1/],
     [{ maxMissedMs: Infinity }, /maxMissedMs.*Infinity/],
     [{ motion: 'yes' as unknown as boolean }, /motion.*yes/],
+    [{ motionModel: 'particle' as unknown as 'kalman' }, /motionModel.*particle/],
+    [{ confirmAtStart: 1 as unknown as boolean }, /confirmAtStart.*1/],
+    [{ minScoreToStart: 2 }, /minScoreToStart.*2/],
   ])('rejects %o naming the field and value', (params, message) => {
     expect(() => new IouTracker(params)).toThrow(message);
   });
