@@ -1,0 +1,261 @@
+/**
+ * The standalone pipeline: ingest -> infer -> track -> sinks in one process, no Redis.
+ * One frame is in flight at a time: while inference runs, the ingest queue keeps only the newest
+ * frames and counts the ones it drops, so a slow model never grows a buffer here.
+ */
+import { performance } from 'node:perf_hooks';
+import type { FrameSource, SourceStatus } from '../ingest/index.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { DemographicsSnapshot, Face, Frame, FrameDetections, TrackEvent } from '../shared/messages.ts';
+import type { FrameTracks, PipelineSink, TrackRow } from './sinks.ts';
+import { StatsRecorder, type PipelineStats } from './stats.ts';
+
+/** What the pipeline needs from a frame source: src/ingest's FrameSource. */
+export type PipelineSource = Pick<FrameSource, 'frames' | 'status' | 'close'>;
+
+/** Per-frame split of analyzer time, ms. */
+export interface AnalyzeTiming {
+  detectMs: number;
+  ageGenderMs: number;
+  /** Face descriptors for re-identification. */
+  descriptorMs: number;
+}
+
+/** What the pipeline needs from the face analyzer (src/infer's FaceAnalyzer, wrapped by {@link defaultStages}). */
+export interface PipelineAnalyzer {
+  /** Finds faces with age and gender; fills `timing` with the detect / age-gender split when it can. */
+  analyze(frame: Frame, timing: AnalyzeTiming): Promise<readonly Face[]>;
+  close(): void | Promise<void>;
+}
+
+/** A person as reported in the run summary. */
+export interface PersonSummary {
+  readonly id: number;
+  readonly firstSeenMs: number;
+  readonly lastSeenMs: number;
+  /** Fused age, years; null when the person never got an estimate. */
+  readonly ageYears: number | null;
+  readonly gender: 'female' | 'male' | null;
+  /** Observations fused into the estimate. */
+  readonly samples: number;
+}
+
+/** What the pipeline needs from the tracker (src/track's CrowdTracker, wrapped by {@link defaultStages}). */
+export interface PipelineTracker {
+  /** Feeds one frame; returns the events it caused and the confirmed tracks in that frame. */
+  update(frame: FrameDetections): { events: TrackEvent[]; tracks: TrackRow[] };
+  /** Ends every open appearance (person.left) at `atMs`; may end with a final demographics snapshot. */
+  finish(atMs: number): TrackEvent[];
+  snapshot(atMs: number): DemographicsSnapshot;
+  persons(): PersonSummary[];
+}
+
+/** The three stages, created per run. */
+export interface PipelineStages {
+  readonly source: PipelineSource;
+  readonly analyzer: PipelineAnalyzer;
+  readonly tracker: PipelineTracker;
+}
+
+/** Options of {@link runPipeline}. */
+export interface PipelineOptions {
+  /** Stops the run cleanly: the source is closed, open tracks are finished, sinks are closed. */
+  readonly signal?: AbortSignal;
+  /** Output sinks (events JSONL, MOT tracks, ...). Default none. */
+  readonly sinks?: readonly PipelineSink[];
+  /** Stop after this many processed frames. Default unlimited. */
+  readonly maxFrames?: number;
+  /**
+   * Fail when the first frame has not arrived after this long, ms: a live source that cannot connect
+   * would otherwise retry for ever. 0 waits for ever. Default 0.
+   */
+  readonly firstFrameTimeoutMs?: number;
+  /** Called after every processed frame (progress display); must be cheap. */
+  readonly onFrame?: (progress: PipelineProgress) => void;
+}
+
+/** Progress after one frame. */
+export interface PipelineProgress {
+  readonly frames: number;
+  readonly capturedAtMs: number;
+  /** Confirmed tracks in the last frame. */
+  readonly peopleNow: number;
+  /** Faces detected in the last frame. */
+  readonly faces: number;
+  readonly droppedFrames: number;
+}
+
+/** Services the pipeline uses. */
+export interface PipelineDeps {
+  /** Creates the stages; see {@link defaultStages} in ./stages.ts for the real ones. */
+  readonly stages: () => PipelineStages | Promise<PipelineStages>;
+  readonly logger?: Logger;
+  /** Monotonic clock, ms. Default `performance.now`. */
+  readonly now?: () => number;
+}
+
+/** Why the run stopped. */
+export type StopReason = 'end' | 'aborted' | 'maxFrames';
+
+/** Result of {@link runPipeline}. */
+export interface PipelineResult {
+  readonly reason: StopReason;
+  readonly stats: PipelineStats;
+  /** Demographics at the end (after finishing open tracks). */
+  readonly snapshot: DemographicsSnapshot;
+  readonly persons: readonly PersonSummary[];
+  /** Capture time of the last processed frame, ms (0 when none). */
+  readonly lastCapturedAtMs: number;
+}
+
+/** Thrown when no frame arrived within `firstFrameTimeoutMs`. */
+export class NoFramesError extends Error {
+  override readonly name = 'NoFramesError';
+}
+
+const ABORTED = Symbol('aborted');
+const TIMEOUT = Symbol('timeout');
+
+/**
+ * Runs ingest -> analyzer -> tracker -> sinks until the source ends, `maxFrames` is reached or
+ * `signal` aborts. Always closes the source, the analyzer and the sinks, and finishes open tracks
+ * (their person.left events reach the sinks), also when a stage throws.
+ */
+export async function runPipeline(options: PipelineOptions, deps: PipelineDeps): Promise<PipelineResult> {
+  const now = deps.now ?? (() => performance.now());
+  const log = deps.logger;
+  const sinks = options.sinks ?? [];
+  const { signal } = options;
+  if (options.maxFrames !== undefined && !(Number.isInteger(options.maxFrames) && options.maxFrames > 0)) {
+    throw new Error(`maxFrames must be a positive integer, got ${options.maxFrames}`);
+  }
+  const firstFrameTimeoutMs = options.firstFrameTimeoutMs ?? 0;
+  if (!(firstFrameTimeoutMs >= 0)) throw new Error(`firstFrameTimeoutMs must be >= 0, got ${firstFrameTimeoutMs}`);
+
+  const stages = await deps.stages();
+  // Started after the stages exist: model loading is start-up, not per-frame throughput.
+  const stats = new StatsRecorder(now());
+  const { source, analyzer, tracker } = stages;
+  let reason: StopReason = 'end';
+  let lastCapturedAtMs = 0;
+  let failure: unknown = null;
+
+  const abortPromise = new Promise<typeof ABORTED>((resolve) => {
+    if (signal?.aborted) resolve(ABORTED);
+    else signal?.addEventListener('abort', () => resolve(ABORTED), { once: true });
+  });
+  // Closing the source on abort also ends an ffmpeg that is blocked connecting.
+  const onAbort = (): void => {
+    Promise.resolve(source.close()).catch((err: unknown) => log?.warn({ err }, 'closing the source on abort failed'));
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+
+  const emit = async (events: readonly TrackEvent[], tracks: FrameTracks | null, detections: FrameDetections | null): Promise<void> => {
+    const t0 = now();
+    for (const sink of sinks) {
+      if (detections && sink.onDetections) await sink.onDetections(detections);
+      if (events.length > 0 && sink.onEvents) await sink.onEvents(events);
+      if (tracks && sink.onFrameTracks) await sink.onFrameTracks(tracks);
+    }
+    stats.add('sink', now() - t0);
+  };
+
+  const iterator = source.frames()[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      if (signal?.aborted) {
+        reason = 'aborted';
+        break;
+      }
+      const t0 = now();
+      const waits: Promise<IteratorResult<Frame> | typeof ABORTED | typeof TIMEOUT>[] = [iterator.next(), abortPromise];
+      let timer: NodeJS.Timeout | undefined;
+      if (stats.frames === 0 && firstFrameTimeoutMs > 0) {
+        waits.push(new Promise((resolve) => (timer = setTimeout(() => resolve(TIMEOUT), firstFrameTimeoutMs))));
+      }
+      const next = await Promise.race(waits);
+      if (timer) clearTimeout(timer);
+      if (next === ABORTED) {
+        reason = 'aborted';
+        break;
+      }
+      if (next === TIMEOUT) {
+        throw new NoFramesError(`no frame from the source within ${firstFrameTimeoutMs} ms${describeStatus(source.status())}`);
+      }
+      if (next.done) break;
+      const frame = next.value;
+      stats.add('decode', now() - t0);
+
+      const timing: AnalyzeTiming = { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 };
+      const faces = await analyzer.analyze(frame, timing);
+      stats.add('detect', timing.detectMs);
+      stats.add('ageGender', timing.ageGenderMs);
+      stats.add('descriptor', timing.descriptorMs);
+
+      const t1 = now();
+      const detections: FrameDetections = { sourceId: frame.sourceId, seq: frame.seq, capturedAtMs: frame.capturedAtMs, width: frame.width, height: frame.height, faces };
+      const { events, tracks } = tracker.update(detections);
+      stats.add('track', now() - t1);
+
+      stats.frames += 1;
+      stats.faces += faces.length;
+      stats.droppedFrames = source.status().counters.framesDropped;
+      lastCapturedAtMs = frame.capturedAtMs;
+      await emit(events, { sourceId: frame.sourceId, seq: frame.seq, capturedAtMs: frame.capturedAtMs, tracks }, detections);
+      options.onFrame?.({ frames: stats.frames, capturedAtMs: frame.capturedAtMs, peopleNow: tracks.length, faces: faces.length, droppedFrames: stats.droppedFrames });
+
+      if (options.maxFrames !== undefined && stats.frames >= options.maxFrames) {
+        reason = 'maxFrames';
+        break;
+      }
+    }
+  } catch (err) {
+    failure = err;
+  }
+
+  signal?.removeEventListener('abort', onAbort);
+  // Stop ffmpeg first: nothing more will be read.
+  failure = await closePart('source', () => source.close(), log, failure);
+  failure = await closePart('frame iterator', async () => void (await iterator.return?.()), log, failure);
+  stats.droppedFrames = source.status().counters.framesDropped;
+
+  let snapshot: DemographicsSnapshot | null = null;
+  try {
+    const finishEvents = tracker.finish(lastCapturedAtMs);
+    snapshot = tracker.snapshot(lastCapturedAtMs);
+    // The final snapshot goes out once: CrowdTracker.finish already ends with one.
+    const finalEvents = finishEvents.some((e) => e.type === 'demographics') ? finishEvents : [...finishEvents, snapshot];
+    // Also after a source failure: the people in view did leave, and the sinks should say so.
+    await emit(finalEvents, null, null);
+  } catch (err) {
+    if (failure !== null) log?.warn({ err }, 'finishing tracks failed after an earlier error');
+    failure ??= err;
+  }
+  failure = await closePart('analyzer', () => analyzer.close(), log, failure);
+  for (const sink of sinks) failure = await closePart('sink', () => sink.close?.(), log, failure);
+  if (failure !== null) throw failure;
+
+  const result: PipelineResult = { reason, stats: stats.snapshot(now()), snapshot: snapshot as DemographicsSnapshot, persons: tracker.persons(), lastCapturedAtMs };
+  log?.info({ reason, frames: result.stats.frames, fps: result.stats.fps, droppedFrames: result.stats.droppedFrames, uniquePersons: result.persons.length }, 'pipeline stopped');
+  return result;
+}
+
+/**
+ * Closes one part and returns the run's error: a close failure becomes it when nothing failed before,
+ * else it is logged, so every part still gets closed.
+ */
+async function closePart(what: string, close: () => unknown, log: Logger | undefined, earlier: unknown): Promise<unknown> {
+  try {
+    await close();
+  } catch (err) {
+    if (earlier === null) return err;
+    log?.warn({ err }, `closing the ${what} failed after an earlier error`);
+  }
+  return earlier;
+}
+
+function describeStatus(status: SourceStatus): string {
+  const parts = [`state ${status.state}`];
+  if (status.lastError) parts.push(`last error: ${status.lastError.message}`);
+  return ` (${parts.join('; ')})`;
+}

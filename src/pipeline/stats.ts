@@ -1,0 +1,67 @@
+/** Names of the timed pipeline stages. */
+export const STAGES = ['decode', 'detect', 'ageGender', 'descriptor', 'track', 'sink'] as const;
+export type StageName = (typeof STAGES)[number];
+
+/** Accumulated time of one stage. */
+export interface StageTiming {
+  /** Frames (calls) timed. */
+  readonly count: number;
+  /** Total time, ms. */
+  readonly totalMs: number;
+  /** Mean time per call, ms (0 when count is 0). */
+  readonly meanMs: number;
+  /** Longest single call, ms. */
+  readonly maxMs: number;
+}
+
+/** Counters and timings of one pipeline run. */
+export interface PipelineStats {
+  /** Frames pulled from the source and fully processed. */
+  readonly frames: number;
+  /** Faces detected over all processed frames. */
+  readonly faces: number;
+  /** Frames the ingest queue dropped because inference was slower than the source (newest frame wins). */
+  readonly droppedFrames: number;
+  /** Wall time from start to stop, ms. */
+  readonly wallMs: number;
+  /** Processed frames per second of wall time. */
+  readonly fps: number;
+  /**
+   * Per-stage timings: `decode` is time spent waiting for the next frame (ffmpeg decodes in parallel),
+   * `detect` the detector incl. pre/post-processing, `ageGender` and `descriptor` (re-id) those models' runs,
+   * `track` the CrowdTracker, `sink` writing outputs.
+   */
+  readonly stages: Readonly<Record<StageName, StageTiming>>;
+}
+
+/** Mutable accumulator behind {@link PipelineStats}. */
+export class StatsRecorder {
+  frames = 0;
+  faces = 0;
+  droppedFrames = 0;
+  private readonly acc = new Map<StageName, { count: number; totalMs: number; maxMs: number }>(STAGES.map((s) => [s, { count: 0, totalMs: 0, maxMs: 0 }]));
+
+  constructor(private readonly startMs: number) {}
+
+  add(stage: StageName, ms: number): void {
+    const a = this.acc.get(stage);
+    if (!a) return;
+    a.count += 1;
+    a.totalMs += ms;
+    if (ms > a.maxMs) a.maxMs = ms;
+  }
+
+  snapshot(nowMs: number): PipelineStats {
+    const wallMs = Math.max(0, nowMs - this.startMs);
+    const stages = {} as Record<StageName, StageTiming>;
+    for (const s of STAGES) {
+      const a = this.acc.get(s) ?? { count: 0, totalMs: 0, maxMs: 0 };
+      stages[s] = { count: a.count, totalMs: round(a.totalMs), meanMs: a.count ? round(a.totalMs / a.count) : 0, maxMs: round(a.maxMs) };
+    }
+    return { frames: this.frames, faces: this.faces, droppedFrames: this.droppedFrames, wallMs: round(wallMs), fps: wallMs > 0 ? round((this.frames * 1000) / wallMs) : 0, stages };
+  }
+}
+
+function round(v: number): number {
+  return Math.round(v * 100) / 100;
+}

@@ -1,0 +1,36 @@
+import { writeFile } from 'node:fs/promises';
+import type { PipelineResult, PersonSummary } from './standalone.ts';
+
+/** The `--summary` file: written once at the end of a run (also after Ctrl-C). */
+export interface RunSummary {
+  /** Frames processed. */
+  readonly frames: number;
+  /** Unique persons since start (a returning person counts once). */
+  readonly uniquePersons: number;
+  /** Unique persons with an estimate by `"<age bucket>/<gender>"`; only non-zero cells. */
+  readonly demographics: Readonly<Record<string, number>>;
+  readonly persons: readonly PersonSummary[];
+  /** Why the run stopped: `end` of the source, `aborted` (signal), `maxFrames`. */
+  readonly stopped: PipelineResult['reason'];
+  /** Frames the ingest queue dropped because inference was slower than the source. */
+  readonly droppedFrames: number;
+}
+
+/** Builds the summary from a finished run. */
+export function buildSummary(result: PipelineResult): RunSummary {
+  const demographics: Record<string, number> = {};
+  for (const [key, n] of Object.entries(result.snapshot.byAgeGender)) if (n > 0) demographics[key] = n;
+  return {
+    frames: result.stats.frames,
+    uniquePersons: result.snapshot.unique.sinceStart,
+    demographics,
+    persons: result.persons,
+    stopped: result.reason,
+    droppedFrames: result.stats.droppedFrames,
+  };
+}
+
+/** Writes the summary as pretty JSON. */
+export async function writeSummary(file: string, summary: RunSummary): Promise<void> {
+  await writeFile(file, `${JSON.stringify(summary, null, 1)}\n`);
+}

@@ -1,0 +1,129 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/shared/config.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import type { TrackEvent } from '../../src/shared/messages.ts';
+import type { FrameTracks, PipelineSink } from '../../src/pipeline/sinks.ts';
+import { runPipeline, type PipelineStages } from '../../src/pipeline/standalone.ts';
+import { createStages } from '../../src/pipeline/stages.ts';
+import { buildSummary } from '../../src/pipeline/summary.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const TOOL = path.resolve(ROOT, '..', 'shared', 'tools', 'make-crowd-video.py');
+const FACES = path.resolve(ROOT, '..', 'shared', 'data', 'faces', 'utkface-dev');
+
+interface Truth {
+  unique_persons: number;
+  appearances: number;
+  video: { frames: number; fps: number; duration_s: number };
+}
+
+let dir: string;
+let clip: string;
+let truth: Truth;
+const logger = createLogger({ level: 'warn' });
+const config = loadConfig({ env: {}, flags: { 'ingest.fps': 5 } });
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'crowdlens-pipeline-test-'));
+  // 3 people, faces large enough for every detector, nobody re-entering: the counts are unambiguous.
+  execFileSync('python3', [TOOL, '--faces', FACES, '--out', dir, '--seed', '4', '--people', '3', '--duration', '4', '--fps', '10', '--size', '480x270', '--min-face', '80', '--max-face', '110', '--reentry', '0'], { stdio: 'ignore' });
+  clip = path.join(dir, 'video.mp4');
+  truth = JSON.parse(readFileSync(path.join(dir, 'truth.json'), 'utf8')) as Truth;
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+describe('runPipeline on a real clip', () => {
+  it('tracks people through the clip: entered/left events, MOT rows, a plausible summary', async () => {
+    const events: TrackEvent[] = [];
+    const frames: FrameTracks[] = [];
+    const sink: PipelineSink = {
+      onEvents: (e) => void events.push(...e),
+      onFrameTracks: (f) => void frames.push(f),
+    };
+    const result = await runPipeline({ sinks: [sink] }, { logger, stages: () => createStages({ source: clip, sourceId: 'clip', realtime: false, config }, { logger }) });
+
+    expect(result.reason).toBe('end');
+    // 4 s sampled at 5 fps.
+    expect(result.stats.frames).toBe(truth.video.duration_s * 5);
+    expect(result.stats.droppedFrames).toBe(0);
+    expect(result.stats.stages.detect.count).toBe(result.stats.frames);
+    expect(result.stats.stages.track.count).toBe(result.stats.frames);
+    expect(result.stats.stages.decode.count).toBe(result.stats.frames);
+    expect(result.stats.faces).toBeGreaterThan(0);
+    expect(result.stats.stages.ageGender.totalMs).toBeGreaterThan(0);
+
+    const entered = events.filter((e) => e.type === 'person.entered');
+    const left = events.filter((e) => e.type === 'person.left');
+    expect(entered.length).toBeGreaterThanOrEqual(1);
+    // Every person who entered has left by the end (finish() closes open tracks).
+    expect(new Set(left.map((e) => e.personId))).toEqual(new Set(entered.map((e) => e.personId)));
+    expect(events.at(-1)?.type).toBe('demographics');
+
+    const summary = buildSummary(result);
+    expect(summary.frames).toBe(result.stats.frames);
+    expect(summary.uniquePersons).toBe(summary.persons.length);
+    expect(summary.uniquePersons).toBeGreaterThanOrEqual(1);
+    expect(summary.uniquePersons).toBeLessThanOrEqual(truth.unique_persons + 2);
+    const estimated = summary.persons.filter((p) => p.ageYears !== null);
+    expect(Object.values(summary.demographics).reduce((a, b) => a + b, 0)).toBe(estimated.length);
+    for (const p of summary.persons) expect(p.lastSeenMs).toBeGreaterThanOrEqual(p.firstSeenMs);
+
+    // Track rows only name confirmed persons, and frames come in order.
+    const ids = new Set(entered.map((e) => e.personId));
+    for (const f of frames) for (const t of f.tracks) expect(ids.has(t.trackId)).toBe(true);
+    expect(frames.map((f) => f.seq)).toEqual([...frames.map((f) => f.seq)].sort((a, b) => a - b));
+    expect(frames.some((f) => f.tracks.length > 0)).toBe(true);
+  });
+
+  it('stops on abort, finishes open tracks and leaves no ffmpeg behind', async () => {
+    const controller = new AbortController();
+    let stages: PipelineStages | undefined;
+    let pid: number | undefined;
+    const events: TrackEvent[] = [];
+    const result = await runPipeline(
+      {
+        signal: controller.signal,
+        sinks: [{ onEvents: (e) => void events.push(...e) }],
+        onFrame: (p) => {
+          pid ??= stages?.source.status().pid;
+          // Enough frames to confirm a track, then stop a looping real-time source that would never end.
+          if (p.frames === 8) controller.abort();
+        },
+      },
+      {
+        logger,
+        stages: async () => (stages = await createStages({ source: clip, sourceId: 'clip', realtime: true, loop: true, config }, { logger })),
+      },
+    );
+    expect(result.reason).toBe('aborted');
+    expect(result.stats.frames).toBe(8);
+    expect(pid).toBeTypeOf('number');
+    expect(pidAlive(pid as number)).toBe(false);
+    expect(stages?.source.status().state).toBe('stopped');
+    const entered = events.filter((e) => e.type === 'person.entered').map((e) => e.personId);
+    const left = events.filter((e) => e.type === 'person.left').map((e) => e.personId);
+    expect(new Set(left)).toEqual(new Set(entered));
+  });
+
+  it('fails clearly when the source cannot be opened, closing everything', async () => {
+    const missing = path.join(dir, 'no-such-video.mp4');
+    await expect(runPipeline({}, { logger, stages: () => createStages({ source: missing, sourceId: 'missing', realtime: false, config }, { logger }) })).rejects.toThrow(/not found|no such file/i);
+  });
+});
