@@ -1,7 +1,8 @@
 /**
  * `npm run bench:pipeline [-- --reps 3] [-- --keep]`: throughput of `crowdlens run --no-realtime` on a
  * 720p clip at 5 fps against ffmpeg decoding the same clip alone (same fps + scale filter, rawvideo to
- * null), back-to-back in the same run; time per stage; peak RSS of this process and of ffmpeg.
+ * null), back-to-back in the same run; time per stage; faces and the faces given a re-id descriptor;
+ * peak RSS of this process and of ffmpeg.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -116,11 +117,11 @@ async function main(): Promise<number> {
     }
     const pipeFps = median(runs.map((r) => r.stats.fps));
     const decFps = median(decodes.map((d) => d.fps));
-    process.stdout.write('| rep | ffmpeg alone frames | ffmpeg alone fps | pipeline frames | pipeline fps | faces |\n|---|---|---|---|---|---|\n');
+    process.stdout.write('| rep | ffmpeg alone frames | ffmpeg alone fps | pipeline frames | pipeline fps | faces | descriptors |\n|---|---|---|---|---|---|---|\n');
     for (let i = 0; i < reps; i++) {
       const d = decodes[i] as { fps: number; frames: number };
       const r = runs[i] as PipelineResult;
-      process.stdout.write(`| ${i + 1} | ${d.frames.toFixed(0)} | ${d.fps.toFixed(1)} | ${r.stats.frames} | ${r.stats.fps.toFixed(2)} | ${r.stats.faces} |\n`);
+      process.stdout.write(`| ${i + 1} | ${d.frames.toFixed(0)} | ${d.fps.toFixed(1)} | ${r.stats.frames} | ${r.stats.fps.toFixed(2)} | ${r.stats.faces} | ${r.stats.descriptors} |\n`);
     }
     process.stdout.write(`\nmedian: pipeline ${pipeFps.toFixed(2)} frames/s, ffmpeg alone ${decFps.toFixed(1)} frames/s, ratio pipeline/ffmpeg ${(pipeFps / decFps).toFixed(3)}\n\n`);
 

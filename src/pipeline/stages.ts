@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { Config } from '../shared/config.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { Frame } from '../shared/messages.ts';
+import type { FaceDetection, Frame } from '../shared/messages.ts';
 import { IngestError, openSource, probeFfmpeg, parseSourceUrl, type SourceOptions } from '../ingest/index.ts';
 import { createFaceAnalyzer, parseTiles, type DetectorName, type FaceAnalyzerOptions } from '../infer/analyzer.ts';
 import { loadModel } from '../infer/models.ts';
@@ -40,7 +40,7 @@ export interface StageOptions {
   readonly reid?: boolean;
   /** Analyzer overrides on top of the configuration. */
   readonly analyzer?: Partial<FaceAnalyzerOptions>;
-  /** CrowdTracker options on top of the defaults. */
+  /** CrowdTracker options on top of the defaults (e.g. `descriptorsPerTrack`: re-id descriptors computed per person). */
   readonly tracker?: Partial<Omit<CrowdTrackerOptions, 'sourceId'>>;
   /** Ingest queue length (frames kept while inference is busy; oldest dropped first). Default: ingest's. */
   readonly queueSize?: number;
@@ -124,11 +124,11 @@ export async function createStages(options: StageOptions, deps: { logger?: Logge
   const source = openSource(sourceOptions, logger ? { logger } : {});
 
   const analyzer: PipelineAnalyzer = {
-    async analyze(frame: Frame, timing: AnalyzeTiming) {
+    async analyze(frame: Frame, timing: AnalyzeTiming, wantDescriptor?: (face: FaceDetection) => boolean) {
       const t0 = performance.now();
       const ageBefore = ageTimer.totalMs;
       const descBefore = descriptorTimer?.totalMs ?? 0;
-      const faces = await faceAnalyzer.analyze({ data: frame.rgb, width: frame.width, height: frame.height, channels: 3 });
+      const faces = await faceAnalyzer.analyze({ data: frame.rgb, width: frame.width, height: frame.height, channels: 3 }, wantDescriptor ? { wantDescriptor } : {});
       const total = performance.now() - t0;
       timing.ageGenderMs = ageTimer.totalMs - ageBefore;
       timing.descriptorMs = (descriptorTimer?.totalMs ?? 0) - descBefore;
@@ -147,6 +147,7 @@ export async function createStages(options: StageOptions, deps: { logger?: Logge
     },
     finish: (atMs) => crowd.finish(atMs),
     snapshot: (atMs) => crowd.snapshot(atMs),
+    wantsDescriptor: (face, atMs) => crowd.wantsDescriptor(face, atMs),
     persons: (): PersonSummary[] =>
       crowd.persons().map((p) => ({ id: p.id, firstSeenMs: p.firstSeenMs, lastSeenMs: p.lastSeenMs, ageYears: p.ageYears, gender: p.gender, samples: p.samples })),
   };

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { FrameSource, SourceStatus } from '../ingest/index.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { DemographicsSnapshot, Face, Frame, FrameDetections, TrackEvent } from '../shared/messages.ts';
+import type { DemographicsSnapshot, Face, FaceDetection, Frame, FrameDetections, TrackEvent } from '../shared/messages.ts';
 import type { FrameTracks, PipelineSink, TrackRow } from './sinks.ts';
 import { StatsRecorder, type PipelineStats } from './stats.ts';
 
@@ -23,8 +23,11 @@ export interface AnalyzeTiming {
 
 /** What the pipeline needs from the face analyzer (src/infer's FaceAnalyzer, wrapped by {@link defaultStages}). */
 export interface PipelineAnalyzer {
-  /** Finds faces with age and gender; fills `timing` with the detect / age-gender split when it can. */
-  analyze(frame: Frame, timing: AnalyzeTiming): Promise<readonly Face[]>;
+  /**
+   * Finds faces with age and gender; fills `timing` with the detect / age-gender split when it can.
+   * When descriptors are on and `wantDescriptor` is given, only the faces it returns true for get one.
+   */
+  analyze(frame: Frame, timing: AnalyzeTiming, wantDescriptor?: (face: FaceDetection) => boolean): Promise<readonly Face[]>;
   close(): void | Promise<void>;
 }
 
@@ -48,6 +51,12 @@ export interface PipelineTracker {
   finish(atMs: number): TrackEvent[];
   snapshot(atMs: number): DemographicsSnapshot;
   persons(): PersonSummary[];
+  /**
+   * Whether the next `update` would use a descriptor of this face from the frame captured at `atMs`
+   * (src/track's CrowdTracker.wantsDescriptor). The pipeline hands it to the analyzer so descriptors
+   * are computed only where they count. Absent: every face gets one.
+   */
+  wantsDescriptor?(face: FaceDetection, atMs: number): boolean;
 }
 
 /** The three stages, created per run. */
@@ -187,7 +196,8 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
       stats.add('decode', now() - t0);
 
       const timing: AnalyzeTiming = { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 };
-      const faces = await analyzer.analyze(frame, timing);
+      const wants = tracker.wantsDescriptor?.bind(tracker);
+      const faces = await analyzer.analyze(frame, timing, wants && ((face) => wants(face, frame.capturedAtMs)));
       stats.add('detect', timing.detectMs);
       stats.add('ageGender', timing.ageGenderMs);
       stats.add('descriptor', timing.descriptorMs);
@@ -199,6 +209,7 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
 
       stats.frames += 1;
       stats.faces += faces.length;
+      for (const f of faces) if (f.descriptor !== undefined) stats.descriptors += 1;
       stats.droppedFrames = source.status().counters.framesDropped;
       lastCapturedAtMs = frame.capturedAtMs;
       await emit(events, { sourceId: frame.sourceId, seq: frame.seq, capturedAtMs: frame.capturedAtMs, tracks }, detections);

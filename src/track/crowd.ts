@@ -4,6 +4,7 @@
  * and gender are fused over all their observations, and per-camera demographics are kept and
  * snapshotted on frame time. Pure: no I/O, no clock; deterministic; memory bounded.
  */
+import { iou } from '../shared/geometry.ts';
 import type { BoxXyxy, DemographicsSnapshot, FrameDetections, Gender, PersonEstimate, TrackEvent } from '../shared/messages.ts';
 import { Demographics } from './demographics.ts';
 import type { DemographicsParams } from './demographics.ts';
@@ -30,6 +31,25 @@ export interface CrowdTrackerOptions {
   readonly snapshotEveryMs?: number;
   /** Person summaries kept for {@link CrowdTracker.persons}; beyond it the earliest-seen person not in view is dropped (counted). Default 100000. */
   readonly maxPersons?: number;
+  /**
+   * Face descriptors a track keeps, counting those taken over from a re-identified person: its
+   * re-id descriptor is the mean of its first this many (valid) descriptors, and later ones are
+   * ignored (counted), so {@link CrowdTracker.wantsDescriptor} can spare computing them. With the
+   * tracker's default minHits (3) a track usually has its 3 when it is confirmed, which is when re-id
+   * is decided. Integer >= 1, or Infinity to average every descriptor of the track. Default {@link DEFAULT_DESCRIPTORS_PER_TRACK}.
+   */
+  readonly descriptorsPerTrack?: number;
+}
+
+/** Default {@link CrowdTrackerOptions.descriptorsPerTrack}. */
+export const DEFAULT_DESCRIPTORS_PER_TRACK = 3;
+
+/** A face as {@link CrowdTracker.wantsDescriptor} sees it: before age/gender and descriptor. */
+export interface DescriptorCandidate {
+  /** Face box, source pixels. */
+  readonly box: BoxXyxy;
+  /** Detector score, 0..1; without it the score gates of the tracker are not applied. */
+  readonly score?: number;
 }
 
 /** One person, for `crowdlens run --summary`. */
@@ -62,6 +82,8 @@ export interface CrowdStats {
   readonly tentativeDiscarded: number;
   /** Face descriptors ignored because they had non-finite values. */
   readonly descriptorsRejected: number;
+  /** Face descriptors ignored because their track already had `descriptorsPerTrack`. */
+  readonly descriptorsIgnored: number;
   readonly reid: ReidStats;
   /** People dropped from the demographics window table by its bound. */
   readonly demographicsEvicted: number;
@@ -106,6 +128,7 @@ export class CrowdTracker {
   private readonly reid: ReidMemory<DepartedPerson>;
   private readonly demographics: Demographics;
   private readonly maxPersons: number;
+  readonly descriptorsPerTrack: number;
   private readonly tracks = new Map<number, TrackState>();
   /** Insertion order = first sighting. */
   private readonly people = new Map<number, PersonRecord>();
@@ -115,7 +138,7 @@ export class CrowdTracker {
   private lastTimeMs = -Infinity;
   private nextSnapshotMs: number | null = null;
   private descriptorSize: number | null = null;
-  private counters = { frames: 0, persons: 0, returning: 0, personsEvicted: 0, tentativeDiscarded: 0, descriptorsRejected: 0 };
+  private counters = { frames: 0, persons: 0, returning: 0, personsEvicted: 0, tentativeDiscarded: 0, descriptorsRejected: 0, descriptorsIgnored: 0 };
 
   constructor(options: CrowdTrackerOptions) {
     if (typeof options.sourceId !== 'string' || options.sourceId === '') throw new Error(`crowd option sourceId must be a non-empty string, got ${JSON.stringify(options.sourceId)}`);
@@ -123,6 +146,9 @@ export class CrowdTracker {
     if (!(Number.isFinite(every) && every >= 0)) throw new Error(`crowd option snapshotEveryMs must be a finite number >= 0, got ${String(every)}`);
     const maxPersons = options.maxPersons ?? 100_000;
     if (!(Number.isInteger(maxPersons) && maxPersons >= 1)) throw new Error(`crowd option maxPersons must be an integer >= 1, got ${String(maxPersons)}`);
+    const perTrack = options.descriptorsPerTrack ?? DEFAULT_DESCRIPTORS_PER_TRACK;
+    if (!((Number.isInteger(perTrack) && perTrack >= 1) || perTrack === Infinity)) throw new Error(`crowd option descriptorsPerTrack must be an integer >= 1 or Infinity, got ${String(perTrack)}`);
+    this.descriptorsPerTrack = perTrack;
     this.sourceId = options.sourceId;
     this.snapshotEveryMs = every;
     this.maxPersons = maxPersons;
@@ -180,6 +206,35 @@ export class CrowdTracker {
     return out;
   }
 
+  /**
+   * Whether a descriptor of this face would be used by the next {@link update}: false when the face
+   * continues (IoU with the track's last box >= the tracker's iouThreshold) only tracks that already
+   * have `descriptorsPerTrack` descriptors, or when the tracker will ignore it (score below minScore,
+   * empty box, or below minScoreToStart with no track to continue); true otherwise, so new and
+   * tentative faces always get one. The tracker matches predicted boxes and assigns faces jointly,
+   * so this is an estimate; a missed or extra descriptor changes nothing but which descriptors make
+   * up a track's first few. Pure: reads state, changes nothing.
+   * @param atMs capture time of the frame the face is from, ms; tracks that will have ended by then
+   *   (unmatched for more than maxMissedMs) are not continued. Default: no track counts as ended.
+   */
+  wantsDescriptor(face: DescriptorCandidate, atMs?: number): boolean {
+    const { box, score } = face;
+    const p = this.tracker.params;
+    if (score !== undefined && !(score >= p.minScore)) return false;
+    if (!(box[2] > box[0] && box[3] > box[1])) return false;
+    let continuesFull = false;
+    for (const active of this.tracker.activeTracks()) {
+      const t = this.tracks.get(active.id);
+      if (t === undefined || (atMs !== undefined && atMs - t.lastSeenMs > p.maxMissedMs)) continue;
+      const overlap = iou(active.box, box);
+      if (!(overlap >= p.iouThreshold && overlap > 0)) continue;
+      if (t.descriptorCount < this.descriptorsPerTrack) return true;
+      continuesFull = true;
+    }
+    if (continuesFull) return false;
+    return score === undefined || score >= (p.minScoreToStart ?? p.minScore);
+  }
+
   /** Ends every track at `atMs` (end of stream) and returns their person.left events and a final snapshot. */
   finish(atMs: number): TrackEvent[] {
     const out: TrackEvent[] = [];
@@ -222,6 +277,10 @@ export class CrowdTracker {
   private addDescriptor(t: TrackState, d: Float32Array, seq: number): void {
     if (this.descriptorSize === null) this.descriptorSize = d.length;
     if (d.length !== this.descriptorSize) throw new Error(`face.descriptor length ${d.length} differs from earlier descriptors (${this.descriptorSize}) (seq ${seq})`);
+    if (t.descriptorCount >= this.descriptorsPerTrack) {
+      this.counters.descriptorsIgnored++;
+      return;
+    }
     for (let i = 0; i < d.length; i++) {
       if (!Number.isFinite(d[i])) {
         this.counters.descriptorsRejected++;

@@ -5,11 +5,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/shared/config.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import type { TrackEvent } from '../../src/shared/messages.ts';
+import type { FrameDetections, TrackEvent } from '../../src/shared/messages.ts';
 import type { FrameTracks, PipelineSink } from '../../src/pipeline/sinks.ts';
 import { runPipeline, type PipelineStages } from '../../src/pipeline/standalone.ts';
 import { createStages } from '../../src/pipeline/stages.ts';
 import { buildSummary } from '../../src/pipeline/summary.ts';
+import { DEFAULT_DESCRIPTORS_PER_TRACK } from '../../src/track/crowd.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const TOOL = path.resolve(ROOT, '..', 'shared', 'tools', 'make-crowd-video.py');
@@ -53,9 +54,11 @@ describe('runPipeline on a real clip', () => {
   it('tracks people through the clip: entered/left events, MOT rows, a plausible summary', async () => {
     const events: TrackEvent[] = [];
     const frames: FrameTracks[] = [];
+    const detections: FrameDetections[] = [];
     const sink: PipelineSink = {
       onEvents: (e) => void events.push(...e),
       onFrameTracks: (f) => void frames.push(f),
+      onDetections: (d) => void detections.push(d),
     };
     const result = await runPipeline({ sinks: [sink] }, { logger, stages: () => createStages({ source: clip, sourceId: 'clip', realtime: false, config }, { logger }) });
 
@@ -90,6 +93,20 @@ describe('runPipeline on a real clip', () => {
     for (const f of frames) for (const t of f.tracks) expect(ids.has(t.trackId)).toBe(true);
     expect(frames.map((f) => f.seq)).toEqual([...frames.map((f) => f.seq)].sort((a, b) => a - b));
     expect(frames.some((f) => f.tracks.length > 0)).toBe(true);
+
+    // Re-id descriptors: the tracker asks for a few per track (DEFAULT_DESCRIPTORS_PER_TRACK), not one per face.
+    const described = detections.flatMap((d) => d.faces.filter((f) => f.descriptor !== undefined));
+    expect(result.stats.descriptors).toBe(described.length);
+    expect(described.length).toBeGreaterThanOrEqual(entered.length);
+    expect(described.length).toBeLessThan(result.stats.faces);
+    for (const f of described) expect(f.descriptor?.length).toBe(1024);
+    // A confirmed person's rows carry their face's box: at most descriptorsPerTrack of those faces came with a descriptor.
+    const perPerson = new Map<number, number>();
+    for (const [i, f] of frames.entries()) {
+      const faces = (detections[i] as FrameDetections).faces;
+      for (const t of f.tracks) if (faces.some((face) => face.descriptor !== undefined && face.box.every((v, c) => v === t.box[c]))) perPerson.set(t.trackId, (perPerson.get(t.trackId) ?? 0) + 1);
+    }
+    for (const n of perPerson.values()) expect(n).toBeLessThanOrEqual(DEFAULT_DESCRIPTORS_PER_TRACK);
   });
 
   it('stops on abort, finishes open tracks and leaves no ffmpeg behind', async () => {

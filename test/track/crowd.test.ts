@@ -189,6 +189,98 @@ describe('CrowdTracker on synthetic sequences', () => {
   });
 });
 
+/** Feeds the frames as the pipeline does: a face keeps its descriptor only where `wantsDescriptor` asks for one. */
+function runWanted(crowd: CrowdTracker, fs: readonly FrameDetections[]): { events: TrackEvent[]; asked: number; offered: number } {
+  const events: TrackEvent[] = [];
+  let asked = 0;
+  let offered = 0;
+  for (const f of fs) {
+    const faces = f.faces.map((face) => {
+      if (face.descriptor === undefined) return face;
+      offered++;
+      if (crowd.wantsDescriptor(face, f.capturedAtMs)) {
+        asked++;
+        return face;
+      }
+      const { descriptor: _dropped, ...rest } = face;
+      return rest;
+    });
+    events.push(...crowd.update({ ...f, faces }));
+  }
+  return { events, asked, offered };
+}
+
+describe('CrowdTracker.wantsDescriptor', () => {
+  const walker: Walker = { from: 0, to: 20, start: [100, 100, 190, 200], dx: 2, ageYears: 30, gender: 'female', descriptor: unitVector(1) };
+
+  it('asks for new and tentative faces, not for a track that has descriptorsPerTrack', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, descriptorsPerTrack: 4 });
+    expect(crowd.descriptorsPerTrack).toBe(4);
+    const fs = frames(10, [walker]);
+    const faceAt = (k: number): Face => (fs[k] as FrameDetections).faces[0] as Face;
+    expect(crowd.wantsDescriptor(faceAt(0), 0)).toBe(true);
+    const wanted: boolean[] = [];
+    for (const [k, f] of fs.entries()) {
+      wanted.push(crowd.wantsDescriptor(faceAt(k), f.capturedAtMs));
+      crowd.update(f);
+    }
+    // Frames 0..3 give the track its 4 descriptors (it is confirmed at frame 2, still short of 4).
+    expect(wanted).toEqual([true, true, true, true, false, false, false, false, false, false]);
+    // Someone new elsewhere in the frame is asked for; the known face is not, and asking changed nothing.
+    expect(crowd.wantsDescriptor({ box: [600, 100, 690, 200], score: 0.9 }, 1000)).toBe(true);
+    expect(crowd.wantsDescriptor({ box: [120, 100, 210, 200], score: 0.9 }, 1000)).toBe(false);
+    expect(crowd.wantsDescriptor({ box: [120, 100, 210, 200], score: 0.9 }, 1000)).toBe(false);
+    // Faces the tracker will ignore: below its minScore, or an empty box.
+    expect(crowd.wantsDescriptor({ box: [600, 100, 690, 200], score: 0.3 }, 1000)).toBe(false);
+    expect(crowd.wantsDescriptor({ box: [600, 100, 600, 200], score: 0.9 }, 1000)).toBe(false);
+    // Once the track will have ended (unmatched for more than maxMissedMs), its place is someone new.
+    expect(crowd.wantsDescriptor({ box: [120, 100, 210, 200], score: 0.9 }, 900 + TRACKER.maxMissedMs + 100)).toBe(true);
+  });
+
+  it('gives the same people, returns and events as a descriptor for every face, from a few per track', () => {
+    const walkers: Walker[] = [
+      walker,
+      { from: 50, to: 70, start: [600, 120, 690, 220], dx: -2, ageYears: 30, gender: 'female', descriptor: unitVector(1) },
+      { from: 60, to: 90, start: [100, 300, 190, 400], dx: 3, ageYears: 50, gender: 'male', descriptor: unitVector(2) },
+      { from: 95, to: 110, start: [300, 300, 390, 400], dx: 0, ageYears: 50, gender: 'male', descriptor: unitVector(2) },
+    ];
+    const fs = frames(120, walkers);
+    const every = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 1000 });
+    const expected = [...run(every, fs), ...every.finish(12_000)];
+    const few = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 1000 });
+    const { events, asked, offered } = runWanted(few, fs);
+    events.push(...few.finish(12_000));
+    expect(events).toEqual(expected);
+    expect(entered(events).map((e) => [e.personId, e.returning])).toEqual([[1, false], [1, true], [2, false], [2, true]]);
+    expect(few.persons()).toEqual(every.persons());
+    // 4 appearances x 3 descriptors (the default), of 85 faces.
+    expect(offered).toBe(85);
+    expect(asked).toBe(4 * 3);
+    expect(few.stats().descriptorsIgnored).toBe(0);
+    expect(every.stats().descriptorsIgnored).toBe(offered - asked);
+  });
+
+  it('re-identifies by the mean of the first descriptorsPerTrack descriptors of a track', () => {
+    const alice = unitVector(7);
+    const bob = unitVector(8);
+    // The first appearance shows alice's descriptor for 3 frames, then (a bad crop, say) bob's.
+    const fs = frames(80, [{ ...walker, descriptor: alice }, { from: 50, to: 70, start: [600, 120, 690, 220], dx: -2, ageYears: 30, gender: 'female', descriptor: alice }]).map((f, k) =>
+      k >= 3 && k < 20 ? { ...f, faces: f.faces.map((face) => ({ ...face, descriptor: bob })) } : f,
+    );
+    const ev = run(new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 }), fs);
+    expect(entered(ev).map((e) => [e.personId, e.returning])).toEqual([[1, false], [1, true]]);
+    // Averaging every descriptor (the mean is then mostly bob) misses the return.
+    const all = run(new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, descriptorsPerTrack: Infinity }), fs);
+    expect(entered(all).map((e) => [e.personId, e.returning])).toEqual([[1, false], [2, false]]);
+  });
+
+  it('validates descriptorsPerTrack', () => {
+    expect(() => new CrowdTracker({ sourceId: 'cam1', descriptorsPerTrack: 0 })).toThrow(/descriptorsPerTrack must be an integer >= 1 or Infinity, got 0/);
+    expect(() => new CrowdTracker({ sourceId: 'cam1', descriptorsPerTrack: 2.5 })).toThrow(/descriptorsPerTrack.*2\.5/);
+    expect(new CrowdTracker({ sourceId: 'cam1' }).descriptorsPerTrack).toBe(3);
+  });
+});
+
 /**
  * Re-identification with REAL faceres descriptors of utkface-dev faces: a person shows their face
  * (original crop), leaves, and comes back seen differently (mirrored, box shifted); someone else
