@@ -92,14 +92,14 @@ async function runCommand(name: string, argv: string[]): Promise<number> {
   }
 }
 
-// Run only when executed as the entry point (tests import `run` and `usage`).
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+/** Process entry: runs the CLI and sets the exit code. Used by bin/crowdlens.js and `tsx src/cli/main.ts`. */
+export function start(argv: string[]): void {
   // `crowdlens analyze --json ... | head` closes stdout early: that is the reader's choice, not a failure.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw err;
   });
-  run(process.argv.slice(2)).then(
+  run(argv).then(
     (code) => {
       process.exitCode = code;
     },
@@ -109,3 +109,6 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     },
   );
 }
+
+// Run only when executed as the entry point (tests import `run` and `usage`).
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) start(process.argv.slice(2));
