@@ -2,7 +2,7 @@
  * Age/gender accuracy and detector recall on a labeled face set (default ../shared/data/faces/utkface-dev).
  *
  *   npm run bench:accuracy -- [--faces DIR] [--limit N] [--detector NAME[,NAME]] [--json FILE]
- *                             [--border PX] [--no-faceres] [--fit-calibration MODE:CONFIG] [--seed N] [--concurrency N]
+ *                             [--border PX] [--no-faceres] [--fit-calibration MODE:CONFIG] [--seed N] [--concurrency N] [--no-shipped]
  *
  * Two modes: `assume-face` (the whole 200x200 crop is the face) and `detect` (each face pasted in the
  * middle of a mid-grey (128) canvas with a --border px border; the detector must find it and the
@@ -13,18 +13,24 @@
  * with stratified 5-fold CV (seeded); raw numbers are printed beside them.
  * --fit-calibration MODE:CONFIG (e.g. assume-face:fa+flip, detect:blazeface:fa+flip) fits the age calibration of one configuration on all faces and writes
  * src/infer/calibration.json with its CV score. Progress goes to stderr, tables to stdout.
+ * Last, "shipped defaults" (skip with --no-shipped): the shipped code path end to end (analyzer detector,
+ * FusedAgeGender with multicrop / flip TTA, src/infer/heads/gender-head.json), raw and with the head refitted
+ * by nested 5-fold CV (bench/lib/heads.ts), per bin, with PASS/FAIL against the targets. The head itself
+ * is written by `npm run fit:heads` (bench/fit-heads.ts).
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadImage } from '../src/infer/decode.ts';
 import { ANALYZER_DEFAULTS, DETECTOR_NAMES, type DetectorName } from '../src/infer/analyzer.ts';
 import { DEFAULT_CALIBRATION_FILE, applyAgeCalibration, parseAgeCalibration } from '../src/infer/calibration.ts';
+import { loadGenderHead } from '../src/infer/fused-age-gender.ts';
 import type { AgeGenderEstimator, FaceDetector, RgbImage } from '../src/infer/types.ts';
 import type { BoxXyxy } from '../src/shared/messages.ts';
 import { iou } from '../src/shared/geometry.ts';
 import { mapPool, parseArgs, table } from './lib/args.ts';
 import { fitAgeCalibration } from './lib/calibrate.ts';
 import { DEFAULT_FACES_DIR, REPO_ROOT, type LabeledFace, flipBox, flipHorizontal, readLabels, scaleBox, stratifiedSubsample, withBorder } from './lib/faces.ts';
+import { collectHeadRecords, shippedReport } from './lib/heads.ts';
 import { loadAgeGender, loadDetector, pMale } from './lib/models.ts';
 import { AGE_BINS, type ErrorTable, type Scored, crossValidate, errorTable, fitLogistic, logit, sigmoid, stratifiedKFold } from './lib/stats.ts';
 
@@ -32,13 +38,13 @@ const K = 5;
 /** Box scales tried on the whole crop in assume-face mode (> 1 is clipped to the image by the estimator). */
 const ASSUME_SCALES = [1, 0.95] as const;
 /**
- * Box scales tried on the detector's box in detect mode (1.25 is FaceApiAgeGender's own default boxScale;
+ * Box scales tried on the detector's box in detect mode (1.1 is FaceApiAgeGender's own default boxScale;
  * the bench constructs it with boxScale 1 and applies the scale itself; multi-crop is centred on x1).
  */
 const DETECT_SCALES = [0.9, 1, 1.1, 1.25, 1.4] as const;
 const DETECT_BASE = 1;
-/** Multi-crop TTA: box shifts as a fraction of the box side (4% = 8 px on a 200 px crop), on the base scale and 0.95x it. */
-const SHIFTS: readonly (readonly [number, number])[] = [[0, 0], [-0.04, 0], [0.04, 0], [0, -0.04], [0, 0.04]];
+/** Key of the multi-crop TTA result, computed by the shipped FaceApiAgeGender (tta 'multicrop', boxScale 1 on the base box). */
+const MULTICROP = 'multicrop';
 /** Thresholds at which detector recall is tabulated. */
 const RECALL_THRESHOLDS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] as const;
 
@@ -79,6 +85,7 @@ const args = parseArgs(process.argv.slice(2), {
   'fit-calibration': 'string',
   seed: 'number',
   concurrency: 'number',
+  'no-shipped': 'boolean',
 });
 const facesDir = path.resolve(REPO_ROOT, (args.faces as string | undefined) ?? DEFAULT_FACES_DIR);
 const seed = (args.seed as number | undefined) ?? 1;
@@ -105,21 +112,18 @@ async function estimateAll(est: BatchEstimator, image: RgbImage, boxes: readonly
   return out;
 }
 
-/** fa on every scale (plus shifted boxes on `base` and 0.95 x base) and its mirror; faceres on the box and its mirror. */
-async function runVariants(fa: BatchEstimator, fr: AgeGenderEstimator | undefined, image: RgbImage, flipped: RgbImage, box: BoxXyxy, scales: readonly number[], base: number): Promise<Variants> {
+/** fa on every scale and its mirror, fa's shipped multicrop TTA on the base box; faceres on the box and its mirror. */
+async function runVariants(fa: BatchEstimator, faMulti: BatchEstimator, fr: AgeGenderEstimator | undefined, image: RgbImage, flipped: RgbImage, box: BoxXyxy, scales: readonly number[], base: number): Promise<Variants> {
   const out: Variants = { fa: {}, fr: {} };
   const clip = (b: BoxXyxy): BoxXyxy => [Math.max(0, b[0]), Math.max(0, b[1]), Math.min(image.width, b[2]), Math.min(image.height, b[3])];
   const keys: string[] = [];
   const boxes: BoxXyxy[] = [];
-  const side = Math.max(box[2] - box[0], box[3] - box[1]);
-  const add = (s: number, dx: number, dy: number): void => {
-    if (keys.includes(vkey(s, dx, dy, 0))) return;
-    const b = scaleBox(box, s);
-    keys.push(vkey(s, dx, dy, 0));
-    boxes.push(clip([b[0] + dx * side, b[1] + dy * side, b[2] + dx * side, b[3] + dy * side]));
-  };
-  for (const s of scales) add(s, 0, 0);
-  for (const s of [base, Math.round(base * 0.95 * 1000) / 1000]) for (const [dx, dy] of SHIFTS) add(s, dx, dy);
+  for (const s of new Set([...scales, Math.round(base * 0.95 * 1000) / 1000])) {
+    keys.push(vkey(s, 0, 0, 0));
+    boxes.push(clip(scaleBox(box, s)));
+  }
+  const [multi] = await estimateAll(faMulti, image, [clip(scaleBox(box, base))]);
+  out.fa[MULTICROP] = multi as Est;
   const normal = await estimateAll(fa, image, boxes);
   const mirrored = await estimateAll(fa, flipped, boxes.map((b) => flipBox(b, image.width)));
   keys.forEach((k, i) => {
@@ -152,6 +156,7 @@ function match(dets: readonly { box: BoxXyxy; score: number }[], faceBox: BoxXyx
 async function collect(faces: readonly LabeledFace[]): Promise<FaceRecord[]> {
   // flip and box scale are applied here, so every variant is scored from one set of raw outputs.
   const fa = (await loadAgeGender('age_gender', {}, { flip: false, boxScale: 1 })) as BatchEstimator;
+  const faMulti = (await loadAgeGender('age_gender', {}, { tta: 'multicrop', boxScale: 1 })) as BatchEstimator;
   const fr = useFaceres ? await loadAgeGender('faceres') : undefined;
   const detectors = new Map<string, FaceDetector>();
   for (const d of detectorNames) detectors.set(d, await loadDetector(d));
@@ -161,14 +166,14 @@ async function collect(faces: readonly LabeledFace[]): Promise<FaceRecord[]> {
     (args.concurrency as number | undefined) ?? 2,
     async (face) => {
       const image = await loadImage(face.file);
-      const assume = await runVariants(fa, fr, image, flipHorizontal(image), [0, 0, image.width, image.height], ASSUME_SCALES, 1);
+      const assume = await runVariants(fa, faMulti, fr, image, flipHorizontal(image), [0, 0, image.width, image.height], ASSUME_SCALES, 1);
       const { image: canvas, faceBox } = withBorder(image, border);
       const flippedCanvas = flipHorizontal(canvas);
       const detect: Record<string, DetectRecord> = {};
       for (const [name, det] of detectors) {
         const probe = match(await det.detect(canvas, { minScore: 0.05 }), faceBox);
         const atDefault = match(await det.detect(canvas), faceBox);
-        const variants = probe.hit ? await runVariants(fa, fr, canvas, flippedCanvas, probe.hit.box, DETECT_SCALES, DETECT_BASE) : undefined;
+        const variants = probe.hit ? await runVariants(fa, faMulti, fr, canvas, flippedCanvas, probe.hit.box, DETECT_SCALES, DETECT_BASE) : undefined;
         detect[name] = {
           matchScore: probe.hit?.score ?? 0,
           matchIou: probe.hit ? iou(probe.hit.box, faceBox) : 0,
@@ -203,11 +208,11 @@ function configs(scales: readonly number[], base: number, faceres: boolean): Con
   const one = [vkey(base, 0, 0, 0)];
   const flip = [vkey(base, 0, 0, 0), vkey(base, 0, 0, 1)];
   const small = Math.round(base * 0.95 * 1000) / 1000;
-  const multi = [base, small].flatMap((s) => SHIFTS.flatMap(([dx, dy]) => [vkey(s, dx, dy, 0), vkey(s, dx, dy, 1)]));
+  const multi = [MULTICROP];
   const out: Config[] = [
     { name: 'fa', describe: `face-api age_gender, box x${base}`, age: (v) => pick(v.fa, one, (e) => e.age), pm: (v) => pick(v.fa, one, (e) => e.pm) },
     { name: 'fa+flip', describe: `fa, mean with the mirrored crop`, age: (v) => pick(v.fa, flip, (e) => e.age), pm: (v) => pick(v.fa, flip, (e) => e.pm) },
-    { name: 'fa+flip+multicrop', describe: `fa, mean over box x{${base},${small}} x 5 shifts (0, +-4% x, +-4% y) x flip = 20 crops`, age: (v) => pick(v.fa, multi, (e) => e.age), pm: (v) => pick(v.fa, multi, (e) => e.pm) },
+    { name: 'fa+flip+multicrop', describe: `fa, shipped tta 'multicrop' on box x${base}: mean over x{1,0.95} x 5 shifts (0, +-4% x, +-4% y) x flip = 20 crops`, age: (v) => pick(v.fa, multi, (e) => e.age), pm: (v) => pick(v.fa, multi, (e) => e.pm) },
   ];
   for (const s of new Set([...scales, small])) if (s !== base) out.push({ name: `fa+flip@x${s}`, describe: `fa+flip on box x${s}`, age: (v) => pick(v.fa, [vkey(s, 0, 0, 0), vkey(s, 0, 0, 1)], (e) => e.age), pm: (v) => pick(v.fa, [vkey(s, 0, 0, 0), vkey(s, 0, 0, 1)], (e) => e.pm) });
   if (faceres) {
@@ -361,6 +366,15 @@ async function main(): Promise<void> {
       console.log(binTable(r.s));
     }
     modes[`detect:${name}`] = { recall: Object.fromEntries(recallRows.map((r) => [r[0], { recall: r[1], falsePerImage: r[2] }])), found: idx.length, configs: Object.fromEntries(detectResults.map(({ cfg, s }) => [cfg.name, s])) };
+  }
+
+  if (!args['no-shipped']) {
+    // The shipped defaults end to end (analyzer detector, FusedAgeGender / FaceApiAgeGender TTA, the shipped head) with CV heads beside them.
+    log('shipped defaults: collecting features through the shipped code path');
+    const headRecords = await collectHeadRecords(faces, border, (args.concurrency as number | undefined) ?? 2, log);
+    const shipped = shippedReport(headRecords, useFaceres ? loadGenderHead() : null, K, seed, log);
+    console.log(shipped.text);
+    modes['shipped'] = shipped.cvByMode;
   }
 
   const fitName = args['fit-calibration'] as string | undefined;

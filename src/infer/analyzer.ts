@@ -1,6 +1,7 @@
 import type { Logger } from '../shared/logger.ts';
 import type { BoxXyxy, Face, FaceAttributes, FaceDetection } from '../shared/messages.ts';
 import { boxArea, clampBox, iou } from '../shared/geometry.ts';
+import type { AgeGenderTta } from './agegender.ts';
 import type { SessionOptions } from './session.ts';
 import type { AgeGenderEstimator, FaceDescriber, FaceDetector, RgbImage } from './types.ts';
 
@@ -8,8 +9,11 @@ import type { AgeGenderEstimator, FaceDescriber, FaceDetector, RgbImage } from '
 export const DETECTOR_NAMES = ['blazeface', 'ssd_mobilenetv1', 'tiny_face_detector'] as const;
 export type DetectorName = (typeof DETECTOR_NAMES)[number];
 
-/** Age/gender models the analyzer can run. */
-export const AGE_GENDER_NAMES = ['age_gender', 'faceres'] as const;
+/**
+ * Age/gender models the analyzer can run. `fused`: face-api's age and a gender head over face-api and
+ * faceres outputs (src/infer/fused-age-gender.ts; one extra faceres run per face, head fitted on UTKFace).
+ */
+export const AGE_GENDER_NAMES = ['age_gender', 'faceres', 'fused'] as const;
 export type AgeGenderName = (typeof AGE_GENDER_NAMES)[number];
 
 /**
@@ -24,12 +28,11 @@ export const ANALYZER_DEFAULTS = {
   ageGender: 'age_gender' as AgeGenderName,
   /**
    * Face box scale around its centre before age/gender estimation; 1 = the detector's box unchanged.
-   * 0.88: FaceApiAgeGender scales by its own boxScale 1.25 afterwards, so the net sees blazeface's box
-   * x1.1. bench:accuracy (utkface-dev, 1,800 faces on a 100 px grey border, blazeface, flip on):
-   * box x1.1 gives age MAE 4.87 / gender 90.8% vs x1.25 5.33 / 89.8% and x1.0 4.94 / 90.3%.
-   * If FaceApiAgeGender's boxScale default changes, change this so their product stays 1.1.
+   * 1: the age/gender crop framing is one knob, FaceApiAgeGender's boxScale (default 1.1, chosen by
+   * bench:accuracy: utkface-dev, 1,800 faces on a 100 px grey border, blazeface, flip on: box x1.1 gives
+   * age MAE 4.87 / gender 90.8% vs x1.25 5.33 / 89.8% and x1.0 4.94 / 90.3%).
    */
-  cropScale: 0.88,
+  cropScale: 1,
 } as const;
 
 /** Tiling for small faces in wide frames. */
@@ -54,6 +57,11 @@ export interface FaceAnalyzerOptions {
   readonly tiles?: 'off' | TileOptions;
   /** Age/gender model. Default {@link ANALYZER_DEFAULTS}.ageGender. */
   readonly ageGender?: AgeGenderName;
+  /**
+   * face-api test-time augmentation for `age_gender` and `fused` (see FaceApiAgeGenderOptions.tta):
+   * `flip` (default; 2 crops per face, for streams) or `multicrop` (20 crops, ~10 ms/face on CPU, for photos).
+   */
+  readonly tta?: AgeGenderTta;
   /** Face box scale before age/gender, > 0. Default {@link ANALYZER_DEFAULTS}.cropScale. */
   readonly cropScale?: number;
   /** Compute a 1024-d faceres descriptor per face (slower; for re-identification). Default false. */
@@ -70,12 +78,19 @@ export interface AnalyzeOptions {
    * for scoring the age/gender model alone on pre-cropped faces. Default false.
    */
   readonly assumeFace?: boolean;
+  /**
+   * With `descriptors` on: called once per detected face (box in source pixels, detector score)
+   * before any model runs on it; only faces it returns true for get a descriptor, the others carry
+   * none. Lets a tracker that needs only a few descriptors per person spare the descriptor model
+   * (e.g. src/track's CrowdTracker.wantsDescriptor, passed in by the pipeline). Default: every face.
+   */
+  readonly wantDescriptor?: (face: FaceDetection) => boolean;
 }
 
 /** Face detection + age/gender (+ optional descriptor) on one image at a time; models are loaded once. */
 export interface FaceAnalyzer {
   /** Resolved options (defaults filled in). */
-  readonly options: Readonly<{ detector: DetectorName; ageGender: AgeGenderName; descriptors: boolean; cropScale: number; tiles: 'off' | Required<TileOptions>; minScore: number | undefined }>;
+  readonly options: Readonly<{ detector: DetectorName; ageGender: AgeGenderName; tta: AgeGenderTta; descriptors: boolean; cropScale: number; tiles: 'off' | Required<TileOptions>; minScore: number | undefined }>;
   /** Faces in `image`, boxes in source pixels, highest detector score first. */
   analyze(image: RgbImage, options?: AnalyzeOptions): Promise<Face[]>;
   /** Releases the analyzer; `analyze` afterwards throws. */
@@ -216,10 +231,12 @@ function loadFaceres(session: SessionOptions): Promise<Faceres> {
   return importModel('model "faceres"', 'faceres.ts', async () => (await import('./faceres.ts')).FaceresDescriber.create({ session }));
 }
 
-async function loadAgeGender(name: AgeGenderName, session: SessionOptions, faceres: () => Promise<Faceres>): Promise<BatchingEstimator> {
+async function loadAgeGender(name: AgeGenderName, session: SessionOptions, tta: AgeGenderTta, faceres: () => Promise<Faceres>): Promise<BatchingEstimator> {
   switch (name) {
     case 'age_gender':
-      return importModel('age/gender model "age_gender"', 'agegender.ts', async () => (await import('./agegender.ts')).FaceApiAgeGender.create({ session }));
+      return importModel('age/gender model "age_gender"', 'agegender.ts', async () => (await import('./agegender.ts')).FaceApiAgeGender.create({ session, tta }));
+    case 'fused':
+      return importModel('age/gender model "fused"', 'fused-age-gender.ts', async () => (await import('./fused-age-gender.ts')).FusedAgeGender.create({ session, tta }));
     case 'faceres':
       return faceres();
   }
@@ -240,6 +257,8 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
   if (!(DETECTOR_NAMES as readonly string[]).includes(detectorName)) throw new Error(`detector: unknown detector ${JSON.stringify(detectorName)} (choose one of ${DETECTOR_NAMES.join(', ')})`);
   const ageGenderName = options.ageGender ?? ANALYZER_DEFAULTS.ageGender;
   if (!(AGE_GENDER_NAMES as readonly string[]).includes(ageGenderName)) throw new Error(`ageGender: unknown model ${JSON.stringify(ageGenderName)} (choose one of ${AGE_GENDER_NAMES.join(', ')})`);
+  const tta = options.tta ?? 'flip';
+  if (tta !== 'flip' && tta !== 'multicrop') throw new Error(`tta: unknown ${JSON.stringify(tta)} (choose flip or multicrop)`);
   const minScore = options.minScore;
   if (minScore !== undefined && !(minScore >= 0 && minScore <= 1)) throw new RangeError(`minScore must be 0..1 (got ${minScore})`);
   const cropScale = options.cropScale ?? ANALYZER_DEFAULTS.cropScale;
@@ -259,7 +278,7 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
   };
   let faceresP: Promise<Faceres> | undefined;
   const faceres = (): Promise<Faceres> => (faceresP ??= loadFaceres(session));
-  const ageGender = await loadAgeGender(ageGenderName, session, faceres);
+  const ageGender = await loadAgeGender(ageGenderName, session, tta, faceres);
   const describer = descriptors ? await faceres() : undefined;
   // Same model for both and the same crop: one faceres run per face instead of two.
   const onePass = describer !== undefined && (ageGender as unknown) === describer && cropScale === 1;
@@ -289,18 +308,22 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
   }
 
   return {
-    options: { detector: detectorName, ageGender: ageGenderName, descriptors, cropScale, tiles, minScore },
+    options: { detector: detectorName, ageGender: ageGenderName, tta, descriptors, cropScale, tiles, minScore },
     async analyze(image: RgbImage, opts: AnalyzeOptions = {}): Promise<Face[]> {
       if (closed) throw new Error('FaceAnalyzer.analyze called after close()');
       if (image.channels !== 3 || image.data.length !== image.width * image.height * 3 || image.width < 1 || image.height < 1) {
         throw new RangeError(`analyze: expected an RGB24 image, got ${image.width}x${image.height}x${image.channels} with ${image.data.length} bytes`);
       }
       const found: FaceDetection[] = opts.assumeFace ? [{ box: [0, 0, image.width, image.height], score: 1 }] : await detect(image);
+      const want = opts.wantDescriptor;
+      const described = found.map((d) => describer !== undefined && (want === undefined || want(d)));
       if (onePass) {
         const out: Face[] = [];
-        for (const d of found) {
+        for (const [i, d] of found.entries()) {
           const r = await (describer as Faceres).analyze(image, d.box);
-          out.push({ box: d.box, score: d.score, ageYears: r.ageYears, gender: r.gender, genderScore: r.genderScore, descriptor: r.descriptor });
+          const face: Face = { box: d.box, score: d.score, ageYears: r.ageYears, gender: r.gender, genderScore: r.genderScore };
+          // The descriptor comes free with this pass; dropped anyway so that `wantDescriptor` alone decides which faces carry one.
+          out.push(described[i] ? { ...face, descriptor: r.descriptor } : face);
         }
         return out;
       }
@@ -311,7 +334,7 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
       for (const [i, d] of found.entries()) {
         const a = attrs[i] as FaceAttributes;
         const face: Face = { box: d.box, score: d.score, ageYears: a.ageYears, gender: a.gender, genderScore: a.genderScore };
-        faces.push(describer ? { ...face, descriptor: await describer.describe(image, d.box) } : face);
+        faces.push(describer && described[i] ? { ...face, descriptor: await describer.describe(image, d.box) } : face);
       }
       return faces;
     },

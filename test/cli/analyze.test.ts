@@ -85,13 +85,34 @@ describe('crowdlens analyze', () => {
     expect(r.stdout).toMatch(/nope\.jpg: error: .*no such file/);
   });
 
+  it('--assume-face: one face per image, the whole image (age_gender multicrop by default; fused and flip on request)', async () => {
+    const utk = path.resolve('../shared/data/faces/utkface-dev');
+    const files = (await readFile(path.join(utk, 'labels.csv'), 'utf8')).trim().split('\n').slice(1, 3).map((l) => path.join(utk, l.split(',')[0] as string));
+    const r = await crowdlens(['analyze', '--json', '--assume-face', ...files]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { width: number; height: number; faces: { box: number[]; gender: string; ageYears: number }[] });
+    expect(lines).toHaveLength(2);
+    for (const l of lines) {
+      expect(l.faces).toHaveLength(1);
+      expect(l.faces[0]?.box).toEqual([0, 0, l.width, l.height]);
+      expect(['female', 'male']).toContain(l.faces[0]?.gender);
+    }
+    // --tta flip and --age-gender fused are accepted and give the same shape of answer.
+    const plain = await crowdlens(['analyze', '--json', '--assume-face', '--tta', 'flip', '--age-gender', 'fused', files[0] as string]);
+    expect(plain.code).toBe(0);
+    expect((JSON.parse(plain.stdout) as { faces: unknown[] }).faces).toHaveLength(1);
+  });
+
   it('bad flags and values exit 2 naming the flag; unknown command exits 2', async () => {
-    const [bad, score, env, cmd] = await Promise.all([
+    const [bad, score, env, cmd, tta] = await Promise.all([
       crowdlens(['analyze', '--frobnicate', 'x.jpg']),
       crowdlens(['analyze', '--min-score', '2', 'x.jpg']),
       crowdlens(['analyze', 'x.jpg'], { CROWDLENS_TILES: 'lots' }),
       crowdlens(['frobnicate']),
+      crowdlens(['analyze', '--tta', 'many', 'x.jpg']),
     ]);
+    expect(tta.code).toBe(2);
+    expect(tta.stderr).toMatch(/--tta: unknown mode "many"/);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--frobnicate/);
     expect(score.code).toBe(2);

@@ -79,6 +79,32 @@ describe('FaceApiAgeGender', () => {
     expect(right / picks.length).toBeGreaterThanOrEqual(0.8);
   });
 
+  it('multicrop TTA is the mean over 10 jittered crops of the clipped box and their mirrors, in one face batch', async () => {
+    const first = readFileSync(path.join(UTK, 'labels.csv'), 'utf8').split('\n')[1]?.split(',')[0] as string;
+    const img = await decodeRgb(path.join(UTK, first));
+    const multi = await FaceApiAgeGender.create({ tta: 'multicrop' });
+    const flipOnly = await FaceApiAgeGender.create({ tta: 'flip', boxScale: 1 });
+    expect([multi.cropsPerFace, flipOnly.cropsPerFace, exact.cropsPerFace]).toEqual([20, 2, 1]);
+    // A whole-image box: x1.1 clips back to the image, then scales {1, 0.95} x shifts {0, +-4% x, +-4% y}.
+    const whole: BoxXyxy = [0, 0, img.width, img.height];
+    const side = Math.max(img.width, img.height);
+    const boxes: BoxXyxy[] = [];
+    for (const s of [1, 0.95]) {
+      const b = scaleBox(whole, s);
+      for (const [dx, dy] of [[0, 0], [-0.04, 0], [0.04, 0], [0, -0.04], [0, 0.04]] as const) boxes.push([b[0] + dx * side, b[1] + dy * side, b[2] + dx * side, b[3] + dy * side]);
+    }
+    const each = await flipOnly.estimateRaw(img, boxes);
+    const [got] = await multi.estimateRaw(img, [whole]);
+    const meanAge = each.reduce((s, r) => s + r.ageYears, 0) / each.length;
+    const meanPm = each.reduce((s, r) => s + r.maleProbability, 0) / each.length;
+    expect(Math.abs((got?.ageYears ?? NaN) - meanAge)).toBeLessThan(1e-3);
+    expect(Math.abs((got?.maleProbability ?? NaN) - meanPm)).toBeLessThan(1e-4);
+    // Several faces in one call give the same as one at a time.
+    const two = await multi.estimateRaw(img, [whole, [20, 20, 150, 170]]);
+    expect(Math.abs((two[0]?.ageYears ?? NaN) - meanAge)).toBeLessThan(1e-3);
+    await expect(FaceApiAgeGender.create({ tta: 'many' as never })).rejects.toThrow(/tta/);
+  });
+
   it('rejects an empty box and bad options, naming them', async () => {
     const img = await decodeRgb(path.join(DEMO_DIR, 'sample1.jpg'));
     await expect(exact.estimate(img, [5000, 10, 5100, 100])).rejects.toThrow(/box \[5000/);

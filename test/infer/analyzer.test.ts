@@ -56,6 +56,8 @@ describe('FaceAnalyzer (default detector and age/gender model)', () => {
     expect(centres[0]).toBeLessThan(two.width / 2);
     expect(centres[1]).toBeGreaterThan(two.width / 2);
     expect(faces.map((f) => f.gender)).toEqual(['male', 'male']);
+    // Streams' defaults: one crop-framing knob (FaceApiAgeGender's boxScale), cheap flip TTA, no head.
+    expect(analyzer.options).toMatchObject({ ageGender: 'age_gender', tta: 'flip', cropScale: 1 });
   });
 
   it('assumeFace scores labelled utkface crops as whole-image faces', async () => {
@@ -118,6 +120,37 @@ describe('FaceAnalyzer (default detector and age/gender model)', () => {
     for (let i = 0; i < a.length; i++) cos += (a[i] as number) * (b[i] as number);
     expect(cos).toBeLessThan(0.8);
     expect((await analyzer.analyze(two)).every((f) => f.descriptor === undefined)).toBe(true);
+  });
+
+  it('wantDescriptor picks the faces that get a descriptor, the same one as without it', async () => {
+    const withDesc = await createFaceAnalyzer({ descriptors: true });
+    const all = await withDesc.analyze(two);
+    expect(all).toHaveLength(2);
+    const inLeftHalf = (f: { box: Face['box'] }): boolean => (f.box[0] + f.box[2]) / 2 < two.width / 2;
+    let calls = 0;
+    // Decided from the detection alone (box, score), before any model runs on the face.
+    const some = await withDesc.analyze(two, {
+      wantDescriptor: (f) => {
+        calls++;
+        return inLeftHalf(f);
+      },
+    });
+    const none = await withDesc.analyze(two, { wantDescriptor: () => false });
+    await withDesc.close();
+    expect(calls).toBe(2);
+    expect(some.map((f) => f.box)).toEqual(all.map((f) => f.box));
+    expect(some.map((f) => f.descriptor !== undefined)).toEqual(all.map(inLeftHalf));
+    const left = all.findIndex(inLeftHalf);
+    expect(Array.from((some[left] as Face).descriptor as Float32Array)).toEqual(Array.from((all[left] as Face).descriptor as Float32Array));
+    // Age and gender do not depend on the choice.
+    expect(some.map((f) => [f.ageYears, f.gender])).toEqual(all.map((f) => [f.ageYears, f.gender]));
+    expect(none.map((f) => f.descriptor)).toEqual([undefined, undefined]);
+    // faceres for age/gender too: one pass per face gives the descriptor; still only the chosen faces carry it.
+    const onePass = await createFaceAnalyzer({ descriptors: true, ageGender: 'faceres', cropScale: 1 });
+    const chosen = await onePass.analyze(two, { wantDescriptor: inLeftHalf });
+    await onePass.close();
+    expect(chosen.map((f) => f.descriptor !== undefined)).toEqual(chosen.map(inLeftHalf));
+    expect(chosen.map((f) => f.descriptor?.length)).toContain(1024);
   });
 
   it('rejects unknown models and analyze after close', async () => {
