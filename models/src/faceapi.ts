@@ -8,24 +8,17 @@
  * written as explicit pads computed from the known spatial size, except in tiny_face_detector,
  * whose size is symbolic, where only MaxPool needs 'same' and SAME_UPPER is the identical rule.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { GraphBuilder, float } from './onnx.ts';
+import { decodeWeightGroups, samePads, sha256, type WeightGroup } from './tf.ts';
 import type { Converter, ConvertedModel, ModelManifest, SourceFile } from './types.ts';
 
 const PACKAGE = '@vladmandic/face-api';
 const require = createRequire(import.meta.url);
 const packageRoot = path.dirname(require.resolve(`${PACKAGE}/package.json`));
 const packageJson = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string; license: string };
-
-interface WeightEntry {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly dtype: 'float32' | 'int32';
-  readonly quantization?: { readonly dtype: 'uint8' | 'uint16' | 'float16'; readonly scale?: number; readonly min?: number };
-}
 
 /** A loaded weight: float32 values (dequantised as tfjs does) and its TF shape. */
 interface Weight {
@@ -38,54 +31,19 @@ interface WeightMap {
   readonly files: readonly SourceFile[];
 }
 
-const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** Reads `model/NAME-weights_manifest.json` and its shards; dequantises like tfjs-core's `decodeWeights`. */
 export function loadWeightMap(modelName: string): WeightMap {
   const manifestRel = `model/${modelName}-weights_manifest.json`;
   const manifestBytes = readFileSync(path.join(packageRoot, manifestRel));
-  const groups = JSON.parse(manifestBytes.toString('utf8')) as { paths: string[]; weights: WeightEntry[] }[];
+  const groups = JSON.parse(manifestBytes.toString('utf8')) as WeightGroup[];
   const files: SourceFile[] = [{ path: manifestRel, sha256: sha256(manifestBytes) }];
   const weights = new Map<string, Weight>();
-  for (const group of groups) {
-    const shards = group.paths.map((p) => {
-      const bytes = readFileSync(path.join(packageRoot, 'model', p));
-      files.push({ path: `model/${p}`, sha256: sha256(bytes) });
-      return bytes;
-    });
-    const buffer = Buffer.concat(shards);
-    let offset = 0;
-    for (const w of group.weights) {
-      const size = w.shape.reduce((a, b) => a * b, 1);
-      const q = w.quantization;
-      const data = new Float32Array(size);
-      if (q) {
-        if (q.dtype === 'float16') throw new Error(`weight ${w.name}: float16 quantisation is not handled`);
-        const bytesPer = q.dtype === 'uint8' ? 1 : 2;
-        if (q.scale === undefined || q.min === undefined) throw new Error(`weight ${w.name}: quantisation without scale/min`);
-        for (let i = 0; i < size; i++) {
-          const v = bytesPer === 1 ? (buffer[offset + i] as number) : buffer.readUInt16LE(offset + 2 * i);
-          // tfjs computes in float64 and stores float32 (int32 entries, unused here, it rounds).
-          data[i] = w.dtype === 'int32' ? Math.round(v * q.scale + q.min) : v * q.scale + q.min;
-        }
-        offset += size * bytesPer;
-      } else {
-        for (let i = 0; i < size; i++) data[i] = w.dtype === 'int32' ? buffer.readInt32LE(offset + 4 * i) : buffer.readFloatLE(offset + 4 * i);
-        offset += size * 4;
-      }
-      weights.set(w.name, { data, shape: w.shape });
-    }
-    if (offset !== buffer.length) throw new Error(`${modelName}: ${buffer.length - offset} bytes left over after the last weight`);
+  for (const [name, w] of decodeWeightGroups(groups, path.join(packageRoot, 'model'), packageRoot, files)) {
+    // face-api reads its few int32 entries (shape constants) as plain numbers too.
+    weights.set(name, { data: w.data instanceof Float32Array ? w.data : Float32Array.from(w.data), shape: w.shape });
   }
   return { weights, files };
-}
-
-/** TF's 'same' padding for one axis: [begin, end], the extra pixel at the end. */
-function samePads(size: number, kernel: number, stride: number): [number, number] {
-  const out = Math.ceil(size / stride);
-  const total = Math.max((out - 1) * stride + kernel - size, 0);
-  const begin = Math.floor(total / 2);
-  return [begin, total - begin];
 }
 
 /** A value in the graph with its (known or symbolic) NCHW spatial size. */

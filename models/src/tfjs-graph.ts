@@ -8,10 +8,10 @@
  * static shapes, so the batch dimension may be symbolic but H, W, C must be known.
  * Unknown ops fail loudly, naming the op and node.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GraphBuilder } from './onnx.ts';
+import { decodeWeightGroups, samePads, sha256, type WeightEntry } from './tf.ts';
 import type { SourceFile } from './types.ts';
 
 /** A dimension: a number, or a string for a symbolic one (the batch). */
@@ -35,13 +35,6 @@ interface TfNode {
   readonly attr?: Readonly<Record<string, TfAttr>>;
 }
 
-interface WeightEntry {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly dtype: 'float32' | 'int32';
-  readonly quantization?: { readonly dtype: 'uint8' | 'uint16' | 'float16'; readonly scale?: number; readonly min?: number };
-}
-
 interface ModelJson {
   readonly format?: string;
   readonly modelTopology: { readonly node: readonly TfNode[] };
@@ -63,58 +56,13 @@ export interface TfGraphModel {
   readonly files: readonly SourceFile[];
 }
 
-const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
-
-/** IEEE 754 half -> float32, exact (tfjs' float16 decoder is a table of the same values). */
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
 /** Reads model.json and its weight shards. `relativeTo` is the folder source paths are reported against (the package root). */
 export function loadTfGraphModel(modelJsonPath: string, relativeTo: string): TfGraphModel {
   const jsonBytes = readFileSync(modelJsonPath);
   const model = JSON.parse(jsonBytes.toString('utf8')) as ModelJson;
   if (model.format !== 'graph-model') throw new Error(`${modelJsonPath}: format ${JSON.stringify(model.format)} is not "graph-model"`);
   const files: SourceFile[] = [{ path: path.relative(relativeTo, modelJsonPath).split(path.sep).join('/'), sha256: sha256(jsonBytes) }];
-  const weights = new Map<string, TfWeight>();
-  for (const group of model.weightsManifest) {
-    const shards = group.paths.map((p) => {
-      const file = path.join(path.dirname(modelJsonPath), p);
-      const bytes = readFileSync(file);
-      files.push({ path: path.relative(relativeTo, file).split(path.sep).join('/'), sha256: sha256(bytes) });
-      return bytes;
-    });
-    const buf = Buffer.concat(shards);
-    let off = 0;
-    for (const w of group.weights) {
-      const size = w.shape.reduce((a, b) => a * b, 1);
-      const q = w.quantization;
-      const data = w.dtype === 'int32' ? new Int32Array(size) : new Float32Array(size);
-      if (w.dtype !== 'int32' && w.dtype !== 'float32') throw new Error(`weight ${w.name}: dtype ${String(w.dtype)} is not handled`);
-      if (!q) {
-        for (let i = 0; i < size; i++) data[i] = w.dtype === 'int32' ? buf.readInt32LE(off + 4 * i) : buf.readFloatLE(off + 4 * i);
-        off += 4 * size;
-      } else if (q.dtype === 'float16') {
-        for (let i = 0; i < size; i++) data[i] = halfToFloat(buf.readUInt16LE(off + 2 * i));
-        off += 2 * size;
-      } else if (q.dtype === 'uint8' || q.dtype === 'uint16') {
-        if (q.scale === undefined || q.min === undefined) throw new Error(`weight ${w.name}: ${q.dtype} quantisation without scale/min`);
-        const bytes = q.dtype === 'uint8' ? 1 : 2;
-        // tfjs: v * scale + min in float64, stored into the typed array (float32 rounding / int32 truncation).
-        for (let i = 0; i < size; i++) data[i] = (bytes === 1 ? (buf[off + i] as number) : buf.readUInt16LE(off + 2 * i)) * q.scale + q.min;
-        off += bytes * size;
-      } else {
-        throw new Error(`weight ${w.name}: quantisation dtype ${String((q as { dtype: unknown }).dtype)} is not handled`);
-      }
-      weights.set(w.name, { dtype: w.dtype, shape: w.shape, data });
-    }
-    if (off !== buf.length) throw new Error(`${modelJsonPath}: ${buf.length - off} bytes left after the last weight`);
-  }
+  const weights: ReadonlyMap<string, TfWeight> = decodeWeightGroups(model.weightsManifest, path.dirname(modelJsonPath), relativeTo, files);
   return { nodes: model.modelTopology.node, weights, files };
 }
 
@@ -156,15 +104,6 @@ interface Value {
 const decodeStr = (a: TfAttr | undefined): string => (a?.s ? Buffer.from(a.s, 'base64').toString('utf8') : '');
 const listInts = (a: TfAttr | undefined): number[] => (a?.list?.i ?? []).map(Number);
 const listStrs = (a: TfAttr | undefined): string[] => (a?.list?.s ?? []).map((s) => Buffer.from(s, 'base64').toString('utf8'));
-
-/** TF's 'SAME' padding for one axis: [begin, end], the extra pixel at the end. */
-export function samePads(size: number, kernel: number, stride: number, dilation = 1): [number, number] {
-  const eff = (kernel - 1) * dilation + 1;
-  const out = Math.ceil(size / stride);
-  const total = Math.max((out - 1) * stride + eff - size, 0);
-  const begin = Math.floor(total / 2);
-  return [begin, total - begin];
-}
 
 function num(d: Dim | undefined, what: string): number {
   if (typeof d !== 'number') throw new Error(`${what}: dimension ${String(d)} must be static`);
