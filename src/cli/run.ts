@@ -179,8 +179,8 @@ export async function main(argv: string[]): Promise<number> {
   let signalled: NodeJS.Signals | null = null;
   let signalledAt = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
-    // Ctrl-C reaches both bin/crowdlens.js and this process, and the wrapper forwards it too: a repeat
-    // within a second is that echo, not a second Ctrl-C.
+    // A process manager and the terminal can both deliver the same Ctrl-C: a repeat within a second is
+    // that echo, not a second Ctrl-C.
     if (signalled && Date.now() - signalledAt < 1000) return;
     if (signalled) {
       // A second Ctrl-C means "now": skip the clean shutdown.
