@@ -56,12 +56,4 @@ export function drain(source: FrameSource): { frames: Omit<Frame, 'rgb'>[]; done
   return { frames, done };
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-}
+export { pidAlive } from '../support/process.ts';

@@ -11,6 +11,7 @@ import { runPipeline, type PipelineStages } from '../../src/pipeline/standalone.
 import { createStages } from '../../src/pipeline/stages.ts';
 import { buildSummary } from '../../src/pipeline/summary.ts';
 import { DEFAULT_DESCRIPTORS_PER_TRACK } from '../../src/track/crowd.ts';
+import { pidAlive } from '../support/process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const TOOL = path.resolve(ROOT, '..', 'shared', 'tools', 'make-crowd-video.py');
@@ -40,15 +41,6 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-}
 
 describe('runPipeline on a real clip', () => {
   it('tracks people through the clip: entered/left events, MOT rows, a plausible summary', async () => {

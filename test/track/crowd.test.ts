@@ -5,7 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { FaceresDescriber } from '../../src/infer/faceres.ts';
 import type { BoxXyxy, DemographicsSnapshot, Face, FrameDetections, Gender, PersonEnteredEvent, PersonLeftEvent, PersonUpdatedEvent, TrackEvent } from '../../src/shared/messages.ts';
 import { CrowdTracker } from '../../src/track/crowd.ts';
-import { DEFAULT_REID_PARAMS, cosineSimilarity, l2Normalize } from '../../src/track/reid.ts';
+import { DEFAULT_REID_PARAMS, cosineSimilarity } from '../../src/track/reid.ts';
+import { unitVector } from '../support/vectors.ts';
 
 const FACES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'data', 'faces', 'utkface-dev');
 const FRAME_MS = 100;
@@ -25,15 +26,6 @@ interface Walker {
   descriptor?: Float32Array;
 }
 
-function unitVector(seed: number, dim = 1024): Float32Array {
-  let a = seed >>> 0;
-  const v = new Float32Array(dim);
-  for (let i = 0; i < dim; i++) {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    v[i] = a / 4294967296 - 0.5;
-  }
-  return l2Normalize(v);
-}
 
 /** Frames 0..n-1 at 10 fps with each walker's face where it is in view. */
 function frames(n: number, walkers: readonly Walker[], sourceId = 'cam1'): FrameDetections[] {

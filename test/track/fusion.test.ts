@@ -9,20 +9,10 @@ import { loadModel } from '../../src/infer/models.ts';
 import type { BoxXyxy, Gender } from '../../src/shared/messages.ts';
 import { DEFAULT_FUSION_PARAMS, PersonFusion, fusionParams, observationWeight, weightedMedian } from '../../src/track/fusion.ts';
 import type { FaceObservation } from '../../src/track/fusion.ts';
+import { seededRandom as rng } from '../../bench/lib/stats.ts';
 
 const LABELS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'data', 'faces', 'utkface-dev', 'labels.csv');
 
-/** mulberry32, seeded so the simulation is identical on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function squareBox(side: number, aspect = 0.9): BoxXyxy {
   const h = side / Math.sqrt(aspect);

@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ReidMemory, cosineSimilarity, l2Normalize, reidParams } from '../../src/track/reid.ts';
+import { unitVector } from '../support/vectors.ts';
 
-/** Deterministic pseudo-random unit vector (1024-d, like faceres). */
-function unitVector(seed: number, dim = 1024): Float32Array {
-  let a = seed >>> 0;
-  const v = new Float32Array(dim);
-  for (let i = 0; i < dim; i++) {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    v[i] = a / 4294967296 - 0.5;
-  }
-  return l2Normalize(v);
-}
 
 /** `base` moved toward another random direction so that cosine(base, result) is about `similarity`. */
 function near(base: Float32Array, seed: number, similarity: number): Float32Array {
