@@ -7,13 +7,13 @@ import { performance } from 'node:perf_hooks';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { Config } from '../shared/config.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { FaceDetection, Frame } from '../shared/messages.ts';
+import type { Frame } from '../shared/messages.ts';
 import { IngestError, openSource, probeFfmpeg, parseSourceUrl, type SourceOptions } from '../ingest/index.ts';
 import { createFaceAnalyzer, parseTiles, type DetectorName, type FaceAnalyzerOptions } from '../infer/analyzer.ts';
 import { loadModel } from '../infer/models.ts';
 import type { SessionOptions } from '../infer/session.ts';
 import { CrowdTracker, type CrowdTrackerOptions } from '../track/crowd.ts';
-import type { AnalyzeTiming, PipelineAnalyzer, PipelineStages, PipelineTracker, PersonSummary } from './standalone.ts';
+import type { AnalyzeHints, AnalyzeTiming, PipelineAnalyzer, PipelineStages, PipelineTracker, PersonSummary } from './standalone.ts';
 import type { TrackRow } from './sinks.ts';
 
 /** True for camera/stream URLs (rtsp, rtsps, http(s), HLS); false for files. Throws on an unsupported URL. */
@@ -124,11 +124,11 @@ export async function createStages(options: StageOptions, deps: { logger?: Logge
   const source = openSource(sourceOptions, logger ? { logger } : {});
 
   const analyzer: PipelineAnalyzer = {
-    async analyze(frame: Frame, timing: AnalyzeTiming, wantDescriptor?: (face: FaceDetection) => boolean) {
+    async analyze(frame: Frame, timing: AnalyzeTiming, hints: AnalyzeHints = {}) {
       const t0 = performance.now();
       const ageBefore = ageTimer.totalMs;
       const descBefore = descriptorTimer?.totalMs ?? 0;
-      const faces = await faceAnalyzer.analyze({ data: frame.rgb, width: frame.width, height: frame.height, channels: 3 }, wantDescriptor ? { wantDescriptor } : {});
+      const faces = await faceAnalyzer.analyze({ data: frame.rgb, width: frame.width, height: frame.height, channels: 3 }, hints);
       const total = performance.now() - t0;
       timing.ageGenderMs = ageTimer.totalMs - ageBefore;
       timing.descriptorMs = (descriptorTimer?.totalMs ?? 0) - descBefore;

@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { FrameSource, SourceStatus } from '../ingest/index.ts';
 import type { Logger } from '../shared/logger.ts';
+import type { AnalyzeOptions } from '../infer/analyzer.ts';
 import type { DemographicsSnapshot, Face, FaceDetection, Frame, FrameDetections, TrackEvent } from '../shared/messages.ts';
 import type { FrameTracks, PipelineSink, TrackRow } from './sinks.ts';
 import { StatsRecorder, type PipelineStats } from './stats.ts';
@@ -25,10 +26,24 @@ export interface AnalyzeTiming {
 export interface PipelineAnalyzer {
   /**
    * Finds faces with age and gender; fills `timing` with the detect / age-gender split when it can.
-   * When descriptors are on and `wantDescriptor` is given, only the faces it returns true for get one.
+   * `hints` come from the camera's tracker (see {@link analyzeHints}): e.g. with descriptors on and
+   * `wantDescriptor` given, only the faces it returns true for get one.
    */
-  analyze(frame: Frame, timing: AnalyzeTiming, wantDescriptor?: (face: FaceDetection) => boolean): Promise<readonly Face[]>;
+  analyze(frame: Frame, timing: AnalyzeTiming, hints?: AnalyzeHints): Promise<readonly Face[]>;
   close(): void | Promise<void>;
+}
+
+/** What the tracker tells the analyzer about the next frame: src/infer's per-call options, less the photo-only ones. */
+export type AnalyzeHints = Omit<AnalyzeOptions, 'assumeFace'>;
+
+/** The hints the tracker gives the analyzer for `frame`: computed before the frame is analysed. */
+export function analyzeHints(tracker: PipelineTracker, frame: Pick<Frame, 'capturedAtMs'>): AnalyzeHints {
+  const hints: { -readonly [K in keyof AnalyzeHints]: AnalyzeHints[K] } = {};
+  if (tracker.wantsDescriptor) {
+    const wants = tracker.wantsDescriptor.bind(tracker);
+    hints.wantDescriptor = (face) => wants(face, frame.capturedAtMs);
+  }
+  return hints;
 }
 
 /** A person as reported in the run summary. */
@@ -196,8 +211,7 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
       stats.add('decode', now() - t0);
 
       const timing: AnalyzeTiming = { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 };
-      const wants = tracker.wantsDescriptor?.bind(tracker);
-      const faces = await analyzer.analyze(frame, timing, wants && ((face) => wants(face, frame.capturedAtMs)));
+      const faces = await analyzer.analyze(frame, timing, analyzeHints(tracker, frame));
       stats.add('detect', timing.detectMs);
       stats.add('ageGender', timing.ageGenderMs);
       stats.add('descriptor', timing.descriptorMs);
