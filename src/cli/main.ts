@@ -20,6 +20,7 @@ interface Command {
 
 /** The commands, in help order. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
+  start: { summary: 'the service: REST API, dashboard, live Socket.IO, /metrics and every registered camera', load: () => import('./start.ts') },
   analyze: { summary: 'faces, age and gender in image files and folders (--json, --annotate DIR)', load: () => import('./analyze.ts') },
   run: { summary: 'the live pipeline on a camera URL or video file: people, age/gender, demographics', load: () => import('./run.ts') },
   track: { summary: 'run the IoU tracker on MOTChallenge detections (det.txt) and write MOT results', load: () => import('./track.ts') },
@@ -46,7 +47,7 @@ export function usage(): string {
     '  -V, --version  print the version',
     '',
     'Configuration: defaults < JSON file (--config FILE or CROWDLENS_CONFIG) < CROWDLENS_* env < flags.',
-    'Try: crowdlens analyze --annotate out/annotated samples',
+    'Try: crowdlens start   (then open the dashboard URL it prints)',
   ].join('\n');
 }
 

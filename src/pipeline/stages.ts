@@ -2,18 +2,19 @@
  * The real stages behind {@link runPipeline}: src/ingest's FrameSource, src/infer's FaceAnalyzer and
  * src/track's CrowdTracker, adapted to the narrow interfaces the pipeline loop needs.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { Config } from '../shared/config.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Frame } from '../shared/messages.ts';
-import { IngestError, openSource, probeFfmpeg, parseSourceUrl, type SourceOptions } from '../ingest/index.ts';
+import { IngestError, openSource, probeFfmpeg, parseSourceUrl, type FrameSource, type SourceOptions } from '../ingest/index.ts';
 import { createFaceAnalyzer, parseTiles, type DetectorName, type FaceAnalyzerOptions } from '../infer/analyzer.ts';
 import { loadModel } from '../infer/models.ts';
 import type { SessionOptions } from '../infer/session.ts';
 import { CrowdTracker, type CrowdTrackerOptions } from '../track/crowd.ts';
-import type { AnalyzeHints, AnalyzeTiming, PipelineAnalyzer, PipelineStages, PipelineTracker, PersonSummary } from './standalone.ts';
+import type { AnalyzeHints, AnalyzeTiming, PipelineAnalyzer, PipelineSource, PipelineStages, PipelineTracker, PersonSummary } from './standalone.ts';
 import type { TrackRow } from './sinks.ts';
 
 /** True for camera/stream URLs (rtsp, rtsps, http(s), HLS); false for files. Throws on an unsupported URL. */
@@ -46,38 +47,166 @@ export interface StageOptions {
   readonly queueSize?: number;
 }
 
-/**
- * Time spent in one model's onnxruntime `run` calls. The analyzer reports faces, not timings, so the
- * pipeline measures the age/gender and descriptor sessions it shares with the analyzer (sessions are
- * cached per process by loadModel) and attributes the rest of `analyze` to detection.
- */
-class SessionTimer {
-  totalMs = 0;
-  private static readonly wrapped = new WeakMap<InferenceSession, SessionTimer>();
+/** Per-call accumulator of the model time spent inside one `analyze` (see {@link timeSession}). */
+interface TimingScope {
+  ageGenderMs: number;
+  descriptorMs: number;
+}
 
-  static attach(session: InferenceSession): SessionTimer {
-    const existing = SessionTimer.wrapped.get(session);
-    if (existing) return existing;
-    const timer = new SessionTimer();
-    const run = session.run.bind(session) as (...args: unknown[]) => Promise<InferenceSession.OnnxValueMapType>;
-    (session as { run: unknown }).run = async (...args: unknown[]) => {
-      const t0 = performance.now();
-      try {
-        return await run(...args);
-      } finally {
-        timer.totalMs += performance.now() - t0;
-      }
-    };
-    SessionTimer.wrapped.set(session, timer);
-    return timer;
-  }
+/**
+ * The `analyze` call each onnxruntime `run` belongs to. The analyzer reports faces, not timings, so the
+ * pipeline measures the age/gender and descriptor sessions it shares with the analyzer (sessions are cached
+ * per process by loadModel) and attributes the rest of `analyze` to detection; async context keeps that exact
+ * when several cameras' frames are analysed at once.
+ */
+const timingScope = new AsyncLocalStorage<TimingScope>();
+const timedSessions = new WeakSet<InferenceSession>();
+
+function timeSession(session: InferenceSession, kind: keyof TimingScope): void {
+  if (timedSessions.has(session)) return;
+  timedSessions.add(session);
+  const run = session.run.bind(session) as (...args: unknown[]) => Promise<InferenceSession.OnnxValueMapType>;
+  (session as { run: unknown }).run = async (...args: unknown[]) => {
+    const scope = timingScope.getStore();
+    const t0 = performance.now();
+    try {
+      return await run(...args);
+    } finally {
+      if (scope) scope[kind] += performance.now() - t0;
+    }
+  };
 }
 
 function sessionOptions(config: Config, logger: Logger | undefined): SessionOptions {
   return { provider: config.infer.provider, intraOpThreads: config.infer.intraOpThreads, spinning: config.infer.spinning, ...(logger ? { logger } : {}) };
 }
 
-/** Creates the real ingest, analyzer and tracker stages, logging which ffmpeg and execution provider run. */
+/** The face analyzer as the pipeline uses it, with what it runs on. */
+export interface LoadedAnalyzer extends PipelineAnalyzer {
+  readonly info: {
+    /** Execution provider the sessions run on. */
+    readonly provider: 'cpu' | 'cuda';
+    readonly detector: DetectorName;
+    /** Age/gender model name. */
+    readonly ageGender: string;
+    /** Descriptor model name, or null without re-identification. */
+    readonly descriptor: 'faceres' | null;
+  };
+}
+
+/** What {@link createAnalyzer} needs: StageOptions' analyzer part. */
+export type AnalyzerStageOptions = Pick<StageOptions, 'config' | 'reid' | 'analyzer'>;
+
+/**
+ * Loads the face models once (sessions are cached per process) and wraps them as the pipeline's analyzer.
+ * One analyzer serves any number of cameras: `analyze` keeps no per-source state.
+ */
+export async function createAnalyzer(options: AnalyzerStageOptions, deps: { logger?: Logger } = {}): Promise<LoadedAnalyzer> {
+  const { config } = options;
+  const logger = deps.logger;
+  const analyzerOptions: FaceAnalyzerOptions = {
+    detector: config.infer.detector as DetectorName,
+    tiles: parseTiles(config.infer.tiles),
+    session: sessionOptions(config, logger),
+    descriptors: options.reid ?? true,
+    ...(config.infer.minScore !== undefined ? { minScore: config.infer.minScore } : {}),
+    ...(logger ? { logger } : {}),
+    ...options.analyzer,
+  };
+  const faceAnalyzer = await createFaceAnalyzer(analyzerOptions);
+  const ageModel = await loadModel(faceAnalyzer.options.ageGender, analyzerOptions.session ?? {});
+  timeSession(ageModel.session, 'ageGenderMs');
+  // With faceres as the age/gender model both share one session; its time then counts as age/gender.
+  const timesDescriptors = faceAnalyzer.options.descriptors && faceAnalyzer.options.ageGender !== 'faceres';
+  if (timesDescriptors) timeSession((await loadModel('faceres', analyzerOptions.session ?? {})).session, 'descriptorMs');
+  return {
+    info: { provider: ageModel.provider, detector: faceAnalyzer.options.detector, ageGender: faceAnalyzer.options.ageGender, descriptor: faceAnalyzer.options.descriptors ? 'faceres' : null },
+    async analyze(frame: Frame, timing: AnalyzeTiming, hints: AnalyzeHints = {}) {
+      const scope: TimingScope = { ageGenderMs: 0, descriptorMs: 0 };
+      const t0 = performance.now();
+      const faces = await timingScope.run(scope, () => faceAnalyzer.analyze({ data: frame.rgb, width: frame.width, height: frame.height, channels: 3 }, hints));
+      const total = performance.now() - t0;
+      timing.ageGenderMs = scope.ageGenderMs;
+      timing.descriptorMs = scope.descriptorMs;
+      timing.detectMs = Math.max(0, total - timing.ageGenderMs - timing.descriptorMs);
+      return faces;
+    },
+    close: () => faceAnalyzer.close(),
+  };
+}
+
+/** What {@link createSource} needs: StageOptions' ingest part, plus per-camera overrides of the configuration. */
+export interface SourceStageOptions extends Pick<StageOptions, 'source' | 'sourceId' | 'realtime' | 'loop' | 'config' | 'queueSize'> {
+  /** Frames per second; default `config.ingest.fps`. */
+  readonly fps?: number;
+  /** Max frame width, px; default `config.ingest.maxWidth`. */
+  readonly maxWidth?: number;
+  /**
+   * Files: stamp frames with wall-clock capture times (the first frame's arrival plus its pts), as live sources
+   * are, instead of pts from 0, so that a file played as a camera has history on the same clock. Default false.
+   */
+  readonly wallClock?: boolean;
+}
+
+/** Opens the ingest stage (ffmpeg starts when its frames are first read). */
+export function createSource(options: SourceStageOptions, deps: { logger?: Logger } = {}): PipelineSource {
+  const { config } = options;
+  const parsed = parseSourceUrl(options.source, 'source');
+  const sourceOptions: SourceOptions = {
+    url: options.source,
+    sourceId: options.sourceId ?? parsed.masked,
+    fps: options.fps ?? config.ingest.fps,
+    maxWidth: options.maxWidth ?? config.ingest.maxWidth,
+    watchdogMs: config.ingest.watchdogMs,
+    connectTimeoutMs: config.ingest.connectTimeoutMs,
+    queueSize: options.queueSize ?? config.ingest.queueSize,
+    ...(parsed.live ? {} : { realtime: options.realtime ?? true, loop: options.loop ?? false }),
+    ...(config.ingest.ffmpegPath !== undefined ? { ffmpegPath: config.ingest.ffmpegPath } : {}),
+  };
+  const source = openSource(sourceOptions, deps.logger ? { logger: deps.logger } : {});
+  return options.wallClock && !parsed.live ? wallClockSource(source) : source;
+}
+
+/**
+ * A file source whose frames carry wall-clock capture times: anchored at the first frame, never ahead of now
+ * and never decreasing (the rule ingest applies to live sources).
+ */
+export function wallClockSource(source: FrameSource, now: () => number = Date.now): PipelineSource {
+  return {
+    status: () => source.status(),
+    close: () => source.close(),
+    async *frames() {
+      let anchorMs: number | undefined;
+      let lastMs = -Infinity;
+      for await (const frame of source.frames()) {
+        const wall = now();
+        anchorMs ??= wall - frame.capturedAtMs;
+        if (anchorMs + frame.capturedAtMs > wall) anchorMs = wall - frame.capturedAtMs;
+        lastMs = Math.max(anchorMs + frame.capturedAtMs, lastMs);
+        yield { ...frame, capturedAtMs: lastMs };
+      }
+    },
+  };
+}
+
+/** The tracking stage of one source: src/track's CrowdTracker behind the pipeline's interface. */
+export function createTracker(sourceId: string, options: Partial<Omit<CrowdTrackerOptions, 'sourceId'>> = {}): PipelineTracker {
+  const crowd = new CrowdTracker({ sourceId, ...options });
+  return {
+    update(frame) {
+      const events = crowd.update(frame);
+      const tracks: TrackRow[] = crowd.confirmedTracks().map((t) => ({ trackId: t.personId, box: t.box, score: t.score }));
+      return { events, tracks };
+    },
+    finish: (atMs) => crowd.finish(atMs),
+    snapshot: (atMs) => crowd.snapshot(atMs),
+    wantsDescriptor: (face, atMs) => crowd.wantsDescriptor(face, atMs),
+    persons: (): PersonSummary[] =>
+      crowd.persons().map((p) => ({ id: p.id, firstSeenMs: p.firstSeenMs, lastSeenMs: p.lastSeenMs, ageYears: p.ageYears, gender: p.gender, samples: p.samples })),
+  };
+}
+
+/** Creates the real ingest, analyzer and tracker stages of one run, logging which ffmpeg and execution provider run. */
 export async function createStages(options: StageOptions, deps: { logger?: Logger } = {}): Promise<PipelineStages> {
   const { config } = options;
   const logger = deps.logger;
@@ -90,66 +219,28 @@ export async function createStages(options: StageOptions, deps: { logger?: Logge
     });
     if (!info.isFile()) throw new IngestError('BAD_URL', `source: not a regular file: ${parsed.filePath}`);
   }
-
-  const analyzerOptions: FaceAnalyzerOptions = {
-    detector: config.infer.detector as DetectorName,
-    tiles: parseTiles(config.infer.tiles),
-    session: sessionOptions(config, logger),
-    descriptors: options.reid ?? true,
-    ...(config.infer.minScore !== undefined ? { minScore: config.infer.minScore } : {}),
-    ...(logger ? { logger } : {}),
-    ...options.analyzer,
-  };
-  const faceAnalyzer = await createFaceAnalyzer(analyzerOptions);
-  const ageModel = await loadModel(faceAnalyzer.options.ageGender, analyzerOptions.session ?? {});
-  const ageTimer = SessionTimer.attach(ageModel.session);
-  // With faceres as the age/gender model both share one session; its time then counts as age/gender.
-  const descriptorTimer = faceAnalyzer.options.descriptors && faceAnalyzer.options.ageGender !== 'faceres' ? SessionTimer.attach((await loadModel('faceres', analyzerOptions.session ?? {})).session) : null;
+  const analyzer = await createAnalyzer(options, deps);
   const ffmpeg = await probeFfmpeg(config.ingest.ffmpegPath !== undefined ? { ffmpegPath: config.ingest.ffmpegPath } : {});
   logger?.info(
-    { source: parsed.masked, ffmpeg: { path: ffmpeg.path, version: ffmpeg.version, origin: ffmpeg.origin }, provider: ageModel.provider, detector: faceAnalyzer.options.detector, ageGender: faceAnalyzer.options.ageGender, fps: config.ingest.fps, maxWidth: config.ingest.maxWidth },
-    `crowdlens run: ffmpeg ${ffmpeg.version} (${ffmpeg.path}), onnxruntime ${ageModel.provider} execution provider`,
+    { source: parsed.masked, ffmpeg: { path: ffmpeg.path, version: ffmpeg.version, origin: ffmpeg.origin }, provider: analyzer.info.provider, detector: analyzer.info.detector, ageGender: analyzer.info.ageGender, fps: config.ingest.fps, maxWidth: config.ingest.maxWidth },
+    `crowdlens run: ffmpeg ${ffmpeg.version} (${ffmpeg.path}), onnxruntime ${analyzer.info.provider} execution provider`,
   );
+  const source = createSource({ ...options, sourceId }, deps);
+  return { source, analyzer, tracker: createTracker(sourceId, options.tracker) };
+}
 
-  const sourceOptions: SourceOptions = {
-    url: options.source,
-    sourceId,
-    fps: config.ingest.fps,
-    maxWidth: config.ingest.maxWidth,
-    watchdogMs: config.ingest.watchdogMs,
-    ...(parsed.live ? {} : { realtime: options.realtime ?? true, loop: options.loop ?? false }),
-    ...(config.ingest.ffmpegPath !== undefined ? { ffmpegPath: config.ingest.ffmpegPath } : {}),
-    ...(options.queueSize !== undefined ? { queueSize: options.queueSize } : {}),
-  };
-  const source = openSource(sourceOptions, logger ? { logger } : {});
+/** What {@link createCameraStages} needs: one camera's source and tracker options. */
+export interface CameraStageOptions extends Omit<SourceStageOptions, 'wallClock' | 'realtime'> {
+  readonly sourceId: string;
+  readonly tracker?: Partial<Omit<CrowdTrackerOptions, 'sourceId'>>;
+}
 
-  const analyzer: PipelineAnalyzer = {
-    async analyze(frame: Frame, timing: AnalyzeTiming, hints: AnalyzeHints = {}) {
-      const t0 = performance.now();
-      const ageBefore = ageTimer.totalMs;
-      const descBefore = descriptorTimer?.totalMs ?? 0;
-      const faces = await faceAnalyzer.analyze({ data: frame.rgb, width: frame.width, height: frame.height, channels: 3 }, hints);
-      const total = performance.now() - t0;
-      timing.ageGenderMs = ageTimer.totalMs - ageBefore;
-      timing.descriptorMs = (descriptorTimer?.totalMs ?? 0) - descBefore;
-      timing.detectMs = Math.max(0, total - timing.ageGenderMs - timing.descriptorMs);
-      return faces;
-    },
-    close: () => faceAnalyzer.close(),
-  };
-
-  const crowd = new CrowdTracker({ sourceId, ...options.tracker });
-  const tracker: PipelineTracker = {
-    update(frame) {
-      const events = crowd.update(frame);
-      const tracks: TrackRow[] = crowd.confirmedTracks().map((t) => ({ trackId: t.personId, box: t.box, score: t.score }));
-      return { events, tracks };
-    },
-    finish: (atMs) => crowd.finish(atMs),
-    snapshot: (atMs) => crowd.snapshot(atMs),
-    wantsDescriptor: (face, atMs) => crowd.wantsDescriptor(face, atMs),
-    persons: (): PersonSummary[] =>
-      crowd.persons().map((p) => ({ id: p.id, firstSeenMs: p.firstSeenMs, lastSeenMs: p.lastSeenMs, ageYears: p.ageYears, gender: p.gender, samples: p.samples })),
-  };
-  return { source, analyzer, tracker };
+/**
+ * The stages of one camera of the service: its own source (files paced like a camera, on the wall clock) and
+ * tracker, and a share of the one analyzer that every camera uses (its `close` leaves the models loaded).
+ */
+export function createCameraStages(options: CameraStageOptions, analyzer: PipelineAnalyzer, deps: { logger?: Logger } = {}): PipelineStages {
+  const source = createSource({ ...options, realtime: true, wallClock: true }, deps);
+  const shared: PipelineAnalyzer = { analyze: (frame, timing, hints) => analyzer.analyze(frame, timing, hints), close() {} };
+  return { source, analyzer: shared, tracker: createTracker(options.sourceId, options.tracker) };
 }

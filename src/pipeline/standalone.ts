@@ -107,6 +107,8 @@ export interface PipelineProgress {
   /** Faces detected in the last frame. */
   readonly faces: number;
   readonly droppedFrames: number;
+  /** The analyzer's time split for the last frame, ms. */
+  readonly timing: Readonly<AnalyzeTiming>;
 }
 
 /** Services the pipeline uses. */
@@ -227,7 +229,7 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
       stats.droppedFrames = source.status().counters.framesDropped;
       lastCapturedAtMs = frame.capturedAtMs;
       await emit(events, { sourceId: frame.sourceId, seq: frame.seq, capturedAtMs: frame.capturedAtMs, tracks }, detections);
-      options.onFrame?.({ frames: stats.frames, capturedAtMs: frame.capturedAtMs, peopleNow: tracks.length, faces: faces.length, droppedFrames: stats.droppedFrames });
+      options.onFrame?.({ frames: stats.frames, capturedAtMs: frame.capturedAtMs, peopleNow: tracks.length, faces: faces.length, droppedFrames: stats.droppedFrames, timing });
 
       if (options.maxFrames !== undefined && stats.frames >= options.maxFrames) {
         reason = 'maxFrames';

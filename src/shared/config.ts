@@ -17,7 +17,7 @@ export const configSchema = z.object({
     /** Intra-op threads per session; 0 lets onnxruntime choose. Env `CROWDLENS_THREADS`. Default 1 (small machines). */
     intraOpThreads: z.coerce.number().int().min(0).max(256).default(1),
     /** Let onnxruntime threads spin while idle; off halves latency on 2 vCPUs. Env `CROWDLENS_SPINNING`. Default false. */
-    spinning: z.coerce.boolean().default(false),
+    spinning: z.boolean().default(false),
     /** Face detector model name. Env `CROWDLENS_DETECTOR`. */
     detector: z.string().min(1).default('blazeface'),
     /** Minimum detector score, 0..1. Env `CROWDLENS_MIN_SCORE`. */
@@ -42,8 +42,34 @@ export const configSchema = z.object({
   api: z.object({
     /** HTTP listen host. Env `CROWDLENS_HOST`. Default 127.0.0.1. */
     host: z.string().default('127.0.0.1'),
-    /** HTTP listen port. Env `CROWDLENS_PORT`. Default 8080. */
+    /** HTTP listen port; 0 picks a free one (printed at start). Env `CROWDLENS_PORT`. Default 8080. */
     port: z.coerce.number().int().min(0).max(65535).default(8080),
+    /**
+     * Bearer token for every change (POST/PATCH/DELETE), for reads unless `publicRead`, and for the Socket.IO
+     * handshake. Never logged. Without one the API listens on loopback only. Env `CROWDLENS_API_TOKEN`.
+     */
+    token: z.string().min(16, 'must be at least 16 characters (e.g. `openssl rand -hex 32`)').max(4096).optional(),
+    /** Reads (GET, /metrics, Socket.IO) without the token. Env `CROWDLENS_PUBLIC_READ`. Default false. */
+    publicRead: z.boolean().default(false),
+    /** Largest request body, bytes; larger ones get 413. Env `CROWDLENS_BODY_LIMIT_BYTES`. Default 65536. */
+    bodyLimitBytes: z.coerce.number().int().min(1024).max(16 << 20).default(65_536),
+  }).prefault({}),
+  service: z.object({
+    /** Where `crowdlens start` keeps its state (the camera registry `cameras.json`). Env `CROWDLENS_DATA_DIR`. Default `./data`. */
+    dataDir: z.string().min(1).default('./data'),
+    /** Video files a camera may read: `file:` URLs and paths must resolve (symlinks too) inside it. Env `CROWDLENS_MEDIA_DIR`. Default `./media`. */
+    mediaDir: z.string().min(1).default('./media'),
+    /** Register the built-in demo camera on first start (empty data dir). Env `CROWDLENS_DEMO`. Default true. */
+    demo: z.boolean().default(true),
+    /** Period of live `demographics` events per camera over Socket.IO, ms. Env `CROWDLENS_LIVE_INTERVAL_MS`. Default 1000. */
+    liveIntervalMs: z.coerce.number().int().min(100).max(60_000).default(1000),
+    /**
+     * Frames analysed at once across all cameras (one shared analyzer); a camera waiting its turn drops frames
+     * newest-wins (counted). Env `CROWDLENS_ANALYZER_CONCURRENCY`. Default 1 (2-core machines).
+     */
+    analyzerConcurrency: z.coerce.number().int().min(1).max(64).default(1),
+    /** Cameras the registry accepts at most. Env `CROWDLENS_MAX_CAMERAS`. Default 64. */
+    maxCameras: z.coerce.number().int().min(1).max(10_000).default(64),
   }).prefault({}),
   /** Redis URL; when absent everything runs in one process. Env `CROWDLENS_REDIS_URL`. */
   redisUrl: z.string().url().optional(),
@@ -68,8 +94,29 @@ const ENV_MAP: Record<string, readonly string[]> = {
   CROWDLENS_QUEUE_SIZE: ['ingest', 'queueSize'],
   CROWDLENS_HOST: ['api', 'host'],
   CROWDLENS_PORT: ['api', 'port'],
+  CROWDLENS_API_TOKEN: ['api', 'token'],
+  CROWDLENS_PUBLIC_READ: ['api', 'publicRead'],
+  CROWDLENS_BODY_LIMIT_BYTES: ['api', 'bodyLimitBytes'],
+  CROWDLENS_DATA_DIR: ['service', 'dataDir'],
+  CROWDLENS_MEDIA_DIR: ['service', 'mediaDir'],
+  CROWDLENS_DEMO: ['service', 'demo'],
+  CROWDLENS_LIVE_INTERVAL_MS: ['service', 'liveIntervalMs'],
+  CROWDLENS_ANALYZER_CONCURRENCY: ['service', 'analyzerConcurrency'],
+  CROWDLENS_MAX_CAMERAS: ['service', 'maxCameras'],
   CROWDLENS_REDIS_URL: ['redisUrl'],
 };
+
+/** Boolean settings: env values `1|true|yes|on` and `0|false|no|off` (case-insensitive); anything else is an error. */
+const BOOLEAN_PATHS: ReadonlySet<string> = new Set(['infer.spinning', 'api.publicRead', 'service.demo']);
+/** Settings whose value never appears in an error message. */
+const SECRET_PATHS: ReadonlySet<string> = new Set(['api.token']);
+
+function parseBoolean(value: string): boolean | string {
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  // Left as text so the schema rejects it, naming the variable's field and value.
+  return value;
+}
 
 /** Thrown when configuration is invalid; the message names each field and the offending value. */
 export class ConfigError extends Error {
@@ -122,7 +169,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   for (const [name, path] of Object.entries(ENV_MAP)) {
     const value = env[name];
-    if (value !== undefined && value !== '') setPath(tree, path, path.join('.') === 'infer.spinning' ? /^(1|true|yes|on)$/i.test(value) : value);
+    if (value !== undefined && value !== '') setPath(tree, path, BOOLEAN_PATHS.has(path.join('.')) ? parseBoolean(value) : value);
   }
   for (const [dotted, value] of Object.entries(options.flags ?? {})) {
     if (value !== undefined) setPath(tree, dotted.split('.'), value);
@@ -133,7 +180,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       const path = i.path.join('.');
       let value: unknown = tree;
       for (const k of i.path) value = value && typeof value === 'object' ? (value as Tree)[String(k)] : undefined;
-      return `${path || '(root)'}: ${i.message} (got ${JSON.stringify(value)})`;
+      const shown = SECRET_PATHS.has(path) ? (typeof value === 'string' ? `a secret of ${value.length} characters` : typeof value) : JSON.stringify(value);
+      return `${path || '(root)'}: ${i.message} (got ${shown})`;
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }

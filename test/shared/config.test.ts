@@ -49,3 +49,30 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: {}, file: arr })).toThrow(/expected a JSON object/);
   });
 });
+
+describe('service settings', () => {
+  it('reads the service keys from env with documented defaults', () => {
+    const d = loadConfig({ env: {} });
+    expect(d.api).toMatchObject({ host: '127.0.0.1', port: 8080, publicRead: false, bodyLimitBytes: 65_536 });
+    expect(d.api.token).toBeUndefined();
+    expect(d.service).toEqual({ dataDir: './data', mediaDir: './media', demo: true, liveIntervalMs: 1000, analyzerConcurrency: 1, maxCameras: 64 });
+    const c = loadConfig({
+      env: { CROWDLENS_API_TOKEN: 'x'.repeat(20), CROWDLENS_PUBLIC_READ: 'yes', CROWDLENS_DATA_DIR: '/tmp/d', CROWDLENS_MEDIA_DIR: '/tmp/m', CROWDLENS_DEMO: 'off', CROWDLENS_LIVE_INTERVAL_MS: '500', CROWDLENS_ANALYZER_CONCURRENCY: '2', CROWDLENS_PORT: '0' },
+    });
+    expect(c.api).toMatchObject({ token: 'x'.repeat(20), publicRead: true, port: 0 });
+    expect(c.service).toMatchObject({ dataDir: '/tmp/d', mediaDir: '/tmp/m', demo: false, liveIntervalMs: 500, analyzerConcurrency: 2 });
+  });
+
+  it('rejects a boolean it cannot read, and never prints the token', () => {
+    expect(() => loadConfig({ env: { CROWDLENS_PUBLIC_READ: 'maybe' } })).toThrow(/api\.publicRead.*"maybe"/);
+    let msg = '';
+    try {
+      loadConfig({ env: { CROWDLENS_API_TOKEN: 'short-secret' } });
+    } catch (err) {
+      msg = (err as Error).message;
+    }
+    expect(msg).toContain('api.token');
+    expect(msg).toContain('at least 16 characters');
+    expect(msg).not.toContain('short-secret');
+  });
+});
