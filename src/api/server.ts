@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError, jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { apiErrorSchema, cameraCreateSchema, cameraDemographicsSchema, cameraIdSchema, cameraPatchSchema, cameraSchema, cameraStatusSchema, healthSchema, readySchema, type ApiError, type Ready } from '../shared/api.ts';
@@ -91,11 +91,14 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions = {}): 
   const log = deps.logger.child({ component: 'api' });
   const app = Fastify({
     loggerInstance: log,
-    disableRequestLogging: true,
+    // One debug line per request from the onResponse hook below instead of Fastify's two info lines.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes ?? 65_536,
     // Camera ids and paths are matched exactly; no trailing-slash aliases.
     routerOptions: { ignoreTrailingSlash: false },
   });
+  // JSON bodies only: without this, Fastify parses text/plain too and a form post would reach validation as a string.
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -135,8 +138,8 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions = {}): 
       const where = err.validationContext ?? 'body';
       const issues = err.validation.map((v) => {
         const field = fieldOf(v.instancePath, v.params as Record<string, unknown>);
-        const message = v.keyword === 'unrecognized_keys' ? `unknown field${field ? ` "${field}"` : ''} (allowed fields are listed in /api/openapi.json)` : v.message;
-        return { field: field || where, message: `${field || where}: ${message}` };
+        const message = v.keyword === 'unrecognized_keys' ? `unknown field${field ? ` "${field}"` : ''} (allowed fields are listed in /api/openapi.json)` : (v.message ?? 'invalid');
+        return { field: field || where, message: field ? `${field}: ${message}` : message };
       });
       const first = issues[0] as { field: string; message: string };
       return sendError(reply, 400, { error: 'VALIDATION', message: `${where}: ${issues.map((i) => i.message).join('; ')}`, field: first.field, issues });
