@@ -44,3 +44,48 @@ export function promtoolCheck(exposition: string): Promise<{ code: number; out: 
     child.stdin?.end(exposition);
   });
 }
+
+/** A `crowdlens start` child process. */
+export interface ServiceProcess {
+  readonly child: import('node:child_process').ChildProcess;
+  /** Base URL parsed from the "dashboard at" line. */
+  readonly url: string;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Spawns `node bin/crowdlens.js start ARGS` (as `npm start` does) and resolves once it printed its URL;
+ * rejects when it exits first or prints nothing within `timeoutMs`.
+ */
+export async function spawnService(root: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<ServiceProcess> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [`${root}/bin/crowdlens.js`, 'start', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const url = await Promise.race([
+    eventually('the "dashboard at" line of crowdlens start', () => /dashboard at (http:\/\/\S+?)\/\s/.exec(out)?.[1], timeoutMs),
+    exited.then(({ code, signal }) => {
+      throw new Error(`crowdlens start exited (${code ?? signal}) before listening: ${err.slice(-2000)}`);
+    }),
+  ]);
+  return { child, url, stdout: () => out, stderr: () => err, exited };
+}
+
+/** A free TCP port on 127.0.0.1 (for programs that need a port number up front, like Prometheus). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
