@@ -1,5 +1,5 @@
 /** Helpers for tests of the service: processes by command line, waiting on conditions, Socket.IO clients. */
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** Pids of processes whose command line contains `needle` (e.g. a unique temp path: only this test's ffmpeg). */
@@ -47,7 +47,7 @@ export function promtoolCheck(exposition: string): Promise<{ code: number; out: 
 
 /** A `crowdlens start` child process. */
 export interface ServiceProcess {
-  readonly child: import('node:child_process').ChildProcess;
+  readonly child: ChildProcess;
   /** Base URL parsed from the "dashboard at" line. */
   readonly url: string;
   stdout(): string;
