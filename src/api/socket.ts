@@ -49,6 +49,8 @@ export function attachLiveServer(http: HttpServer, deps: LiveDeps): LiveServer {
   const io: LiveServer = new Server(http, {
     path: SOCKET_PATH,
     serveClient: false,
+    // Clients only send small subscribe/unsubscribe messages.
+    maxHttpBufferSize: 16_384,
     // Same-origin only: no CORS headers are sent, and cross-origin WebSocket upgrades are refused here.
     allowRequest: (req, callback) => {
       if (!originAllowed(req)) return callback('cross-origin connections are not allowed', false);

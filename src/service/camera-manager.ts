@@ -253,7 +253,8 @@ export class CameraManager implements CameraReads {
       this.slots.delete(change.id);
       void this.schedule(existing, async () => {
         await this.halt(existing, 'stopped');
-        this.options.metrics.removeCamera(change.id);
+        // Unless a camera of the same id was registered again meanwhile (its series are its own).
+        if (!this.slots.has(change.id)) this.options.metrics.removeCamera(change.id);
         this.log.info({ cameraId: change.id }, 'camera deleted: stopped');
       });
       return;
