@@ -77,20 +77,32 @@ function sessionOptions(config: Config, logger: Logger | undefined): SessionOpti
   return { provider: config.infer.provider, intraOpThreads: config.infer.intraOpThreads, spinning: config.infer.spinning, ...(logger ? { logger } : {}) };
 }
 
-/** Creates the real ingest, analyzer and tracker stages, logging which ffmpeg and execution provider run. */
-export async function createStages(options: StageOptions, deps: { logger?: Logger } = {}): Promise<PipelineStages> {
+/** What {@link createAnalyzer} builds: the analyzer stage alone (for a process that runs no ingest, e.g. a queue worker). */
+export interface AnalyzerStageOptions {
+  /** Validated configuration (detector, min score, tiles, session options). */
+  readonly config: Config;
+  /** Load the descriptor model so faces can get descriptors (which ones: the per-call hints). Default true. */
+  readonly reid?: boolean;
+  /** Analyzer overrides on top of the configuration. */
+  readonly analyzer?: Partial<FaceAnalyzerOptions>;
+}
+
+/** The analyzer stage and what it runs on. */
+export interface AnalyzerStage {
+  readonly analyzer: PipelineAnalyzer;
+  /** onnxruntime execution provider in use (`cpu`, or `cuda` when asked for and present). */
+  readonly provider: string;
+  readonly detector: DetectorName;
+  readonly ageGender: string;
+}
+
+/**
+ * Loads src/infer's FaceAnalyzer per the configuration (models once per process) and wraps it as the
+ * pipeline's analyzer, timing detection, age/gender and descriptors per frame.
+ */
+export async function createAnalyzer(options: AnalyzerStageOptions, deps: { logger?: Logger } = {}): Promise<AnalyzerStage> {
   const { config } = options;
   const logger = deps.logger;
-  const parsed = parseSourceUrl(options.source, 'source');
-  const sourceId = options.sourceId ?? parsed.masked;
-  // Fail a mistyped file name before spending seconds loading models (ingest would report it later too).
-  if (parsed.filePath !== undefined) {
-    const info = await stat(parsed.filePath).catch((err: NodeJS.ErrnoException) => {
-      throw new IngestError(err.code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'BAD_URL', `source: file not found or unreadable: ${parsed.filePath} (${err.code ?? err.message})`);
-    });
-    if (!info.isFile()) throw new IngestError('BAD_URL', `source: not a regular file: ${parsed.filePath}`);
-  }
-
   const analyzerOptions: FaceAnalyzerOptions = {
     detector: config.infer.detector as DetectorName,
     tiles: parseTiles(config.infer.tiles),
@@ -105,24 +117,6 @@ export async function createStages(options: StageOptions, deps: { logger?: Logge
   const ageTimer = SessionTimer.attach(ageModel.session);
   // With faceres as the age/gender model both share one session; its time then counts as age/gender.
   const descriptorTimer = faceAnalyzer.options.descriptors && faceAnalyzer.options.ageGender !== 'faceres' ? SessionTimer.attach((await loadModel('faceres', analyzerOptions.session ?? {})).session) : null;
-  const ffmpeg = await probeFfmpeg(config.ingest.ffmpegPath !== undefined ? { ffmpegPath: config.ingest.ffmpegPath } : {});
-  logger?.info(
-    { source: parsed.masked, ffmpeg: { path: ffmpeg.path, version: ffmpeg.version, origin: ffmpeg.origin }, provider: ageModel.provider, detector: faceAnalyzer.options.detector, ageGender: faceAnalyzer.options.ageGender, fps: config.ingest.fps, maxWidth: config.ingest.maxWidth },
-    `crowdlens run: ffmpeg ${ffmpeg.version} (${ffmpeg.path}), onnxruntime ${ageModel.provider} execution provider`,
-  );
-
-  const sourceOptions: SourceOptions = {
-    url: options.source,
-    sourceId,
-    fps: config.ingest.fps,
-    maxWidth: config.ingest.maxWidth,
-    watchdogMs: config.ingest.watchdogMs,
-    ...(parsed.live ? {} : { realtime: options.realtime ?? true, loop: options.loop ?? false }),
-    ...(config.ingest.ffmpegPath !== undefined ? { ffmpegPath: config.ingest.ffmpegPath } : {}),
-    ...(options.queueSize !== undefined ? { queueSize: options.queueSize } : {}),
-  };
-  const source = openSource(sourceOptions, logger ? { logger } : {});
-
   const analyzer: PipelineAnalyzer = {
     async analyze(frame: Frame, timing: AnalyzeTiming, hints: AnalyzeHints = {}) {
       const t0 = performance.now();
@@ -137,6 +131,42 @@ export async function createStages(options: StageOptions, deps: { logger?: Logge
     },
     close: () => faceAnalyzer.close(),
   };
+
+  return { analyzer, provider: ageModel.provider, detector: faceAnalyzer.options.detector, ageGender: faceAnalyzer.options.ageGender };
+}
+
+/** Creates the real ingest, analyzer and tracker stages, logging which ffmpeg and execution provider run. */
+export async function createStages(options: StageOptions, deps: { logger?: Logger } = {}): Promise<PipelineStages> {
+  const { config } = options;
+  const logger = deps.logger;
+  const parsed = parseSourceUrl(options.source, 'source');
+  const sourceId = options.sourceId ?? parsed.masked;
+  // Fail a mistyped file name before spending seconds loading models (ingest would report it later too).
+  if (parsed.filePath !== undefined) {
+    const info = await stat(parsed.filePath).catch((err: NodeJS.ErrnoException) => {
+      throw new IngestError(err.code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'BAD_URL', `source: file not found or unreadable: ${parsed.filePath} (${err.code ?? err.message})`);
+    });
+    if (!info.isFile()) throw new IngestError('BAD_URL', `source: not a regular file: ${parsed.filePath}`);
+  }
+
+  const { analyzer, provider, detector, ageGender } = await createAnalyzer(options, deps);
+  const ffmpeg = await probeFfmpeg(config.ingest.ffmpegPath !== undefined ? { ffmpegPath: config.ingest.ffmpegPath } : {});
+  logger?.info(
+    { source: parsed.masked, ffmpeg: { path: ffmpeg.path, version: ffmpeg.version, origin: ffmpeg.origin }, provider, detector, ageGender, fps: config.ingest.fps, maxWidth: config.ingest.maxWidth },
+    `crowdlens run: ffmpeg ${ffmpeg.version} (${ffmpeg.path}), onnxruntime ${provider} execution provider`,
+  );
+
+  const sourceOptions: SourceOptions = {
+    url: options.source,
+    sourceId,
+    fps: config.ingest.fps,
+    maxWidth: config.ingest.maxWidth,
+    watchdogMs: config.ingest.watchdogMs,
+    ...(parsed.live ? {} : { realtime: options.realtime ?? true, loop: options.loop ?? false }),
+    ...(config.ingest.ffmpegPath !== undefined ? { ffmpegPath: config.ingest.ffmpegPath } : {}),
+    ...(options.queueSize !== undefined ? { queueSize: options.queueSize } : {}),
+  };
+  const source = openSource(sourceOptions, logger ? { logger } : {});
 
   const crowd = new CrowdTracker({ sourceId, ...options.tracker });
   const tracker: PipelineTracker = {

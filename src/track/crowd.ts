@@ -5,7 +5,7 @@
  * snapshotted on frame time. Pure: no I/O, no clock; deterministic; memory bounded.
  */
 import { iou } from '../shared/geometry.ts';
-import type { BoxXyxy, DemographicsSnapshot, FrameDetections, Gender, PersonEstimate, TrackEvent } from '../shared/messages.ts';
+import type { BoxXyxy, DemographicsSnapshot, DescriptorPlan, FrameDetections, Gender, PersonEstimate, TrackEvent } from '../shared/messages.ts';
 import { Demographics } from './demographics.ts';
 import type { DemographicsParams } from './demographics.ts';
 import { PersonFusion, fusionParams } from './fusion.ts';
@@ -120,6 +120,25 @@ interface DepartedPerson {
   readonly lastReported: PersonEstimate | null;
 }
 
+/**
+ * Whether a face gets a descriptor under `plan` (see {@link CrowdTracker.wantsDescriptor}, which is
+ * this on the tracker's current plan): false below the tracker's minScore or for an empty box; true
+ * when it continues a track that still wants descriptors; false when it continues only satisfied
+ * tracks; otherwise (a new face) true when it scores at least minScoreToStart. Pure.
+ */
+export function planWantsDescriptor(plan: DescriptorPlan, face: DescriptorCandidate): boolean {
+  const { box, score } = face;
+  if (score !== undefined && !(score >= plan.minScore)) return false;
+  if (!(box[2] > box[0] && box[3] > box[1])) return false;
+  const continues = (b: BoxXyxy): boolean => {
+    const overlap = iou(b, box);
+    return overlap >= plan.iouThreshold && overlap > 0;
+  };
+  if (plan.wanting.some(continues)) return true;
+  if (plan.satisfied.some(continues)) return false;
+  return score === undefined || score >= plan.minScoreToStart;
+}
+
 export class CrowdTracker {
   readonly sourceId: string;
   readonly snapshotEveryMs: number;
@@ -218,21 +237,24 @@ export class CrowdTracker {
    *   (unmatched for more than maxMissedMs) are not continued. Default: no track counts as ended.
    */
   wantsDescriptor(face: DescriptorCandidate, atMs?: number): boolean {
-    const { box, score } = face;
+    return planWantsDescriptor(this.descriptorPlan(atMs), face);
+  }
+
+  /**
+   * The inputs of {@link wantsDescriptor} as plain data, for an analyzer in another process
+   * (src/scale sends it with the frame; {@link planWantsDescriptor} evaluates it there).
+   * @param atMs capture time of the frame the plan is for, ms; as in {@link wantsDescriptor}.
+   */
+  descriptorPlan(atMs?: number): DescriptorPlan {
     const p = this.tracker.params;
-    if (score !== undefined && !(score >= p.minScore)) return false;
-    if (!(box[2] > box[0] && box[3] > box[1])) return false;
-    let continuesFull = false;
+    const wanting: BoxXyxy[] = [];
+    const satisfied: BoxXyxy[] = [];
     for (const active of this.tracker.activeTracks()) {
       const t = this.tracks.get(active.id);
       if (t === undefined || (atMs !== undefined && atMs - t.lastSeenMs > p.maxMissedMs)) continue;
-      const overlap = iou(active.box, box);
-      if (!(overlap >= p.iouThreshold && overlap > 0)) continue;
-      if (t.descriptorCount < this.descriptorsPerTrack) return true;
-      continuesFull = true;
+      (t.descriptorCount < this.descriptorsPerTrack ? wanting : satisfied).push(active.box);
     }
-    if (continuesFull) return false;
-    return score === undefined || score >= (p.minScoreToStart ?? p.minScore);
+    return { iouThreshold: p.iouThreshold, minScore: p.minScore, minScoreToStart: p.minScoreToStart ?? p.minScore, wanting, satisfied };
   }
 
   /** Ends every track at `atMs` (end of stream) and returns their person.left events and a final snapshot. */
