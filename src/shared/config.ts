@@ -46,6 +46,14 @@ export const scaleConfigSchema = z.object({
    * half of it, so the job is back in the queue within about 2 x this. Env `CROWDLENS_JOB_LOCK_MS`. Default 4000.
    */
   jobLockMs: z.coerce.number().int().min(1000).max(300_000).default(4000),
+  /**
+   * How frame bytes are held in Redis: `jpeg` (sharp, `jpegQuality`, ~13x smaller than raw at 720p) or `rgb` (raw RGB24;
+   * cheaper CPU, 2.8 MB per 720p frame: only for Redis on the same host and few cameras). Chosen by `npm run bench:frames`.
+   * Env `CROWDLENS_FRAME_ENCODING`. Default `jpeg`.
+   */
+  frameEncoding: z.enum(['jpeg', 'rgb']).default('jpeg'),
+  /** JPEG quality 1-100 for `frameEncoding: jpeg`. Env `CROWDLENS_JPEG_QUALITY`. Default 95 (bench:frames: fused age MAE 3.89 vs 3.83 raw; q90 4.12). */
+  jpegQuality: z.coerce.number().int().min(1).max(100).default(95),
   /** Attempts per inference job (transient faults retry with a 100 ms backoff, doubling). Env `CROWDLENS_JOB_ATTEMPTS`. Default 3. */
   jobAttempts: z.coerce.number().int().min(1).max(20).default(3),
   /** Finished jobs kept in Redis (`removeOnComplete` count; they hold no pixels and no descriptors). Env `CROWDLENS_KEEP_COMPLETED_JOBS`. Default 100. */
@@ -71,6 +79,8 @@ const SCALE_ENV_MAP: Record<string, readonly string[]> = {
   CROWDLENS_RESULT_DEADLINE_MS: ['scale', 'resultDeadlineMs'],
   CROWDLENS_JOB_LOCK_MS: ['scale', 'jobLockMs'],
   CROWDLENS_JOB_ATTEMPTS: ['scale', 'jobAttempts'],
+  CROWDLENS_FRAME_ENCODING: ['scale', 'frameEncoding'],
+  CROWDLENS_JPEG_QUALITY: ['scale', 'jpegQuality'],
   CROWDLENS_KEEP_COMPLETED_JOBS: ['scale', 'keepCompletedJobs'],
   CROWDLENS_KEEP_FAILED_JOBS: ['scale', 'keepFailedJobs'],
   CROWDLENS_REID_CARRY: ['scale', 'reidCarry'],
