@@ -68,6 +68,40 @@ return redis.call('ZCARD', KEYS[1])`,
   1,
 );
 
+/** A lease as held in Redis: camera, fencing token and the key's exact value. */
+export interface LeaseRecord {
+  readonly cameraId: string;
+  readonly token: number;
+  /** `<token>:<ownerId>`. */
+  readonly value: string;
+}
+
+/** Takes `cameraId`'s lease if it is free: the new record (token = the camera's next fencing number), or null. */
+export async function tryAcquireLease(redis: Redis, keys: ScaleKeys, cameraId: string, ownerId: string, ttlMs: number): Promise<LeaseRecord | null> {
+  const token = Number(await ACQUIRE.run(redis, [keys.lease(cameraId), keys.fence(cameraId)], [ownerId, ttlMs]));
+  return token > 0 ? { cameraId, token, value: `${token}:${ownerId}` } : null;
+}
+
+/** Extends the lease by `ttlMs` if `lease` still holds it; false when it is gone or someone else's. */
+export async function renewLease(redis: Redis, keys: ScaleKeys, lease: LeaseRecord, ttlMs: number): Promise<boolean> {
+  return Number(await RENEW.run(redis, [keys.lease(lease.cameraId)], [lease.value, ttlMs])) === 1;
+}
+
+/** Deletes the lease if `lease` still holds it. */
+export async function releaseLease(redis: Redis, keys: ScaleKeys, lease: LeaseRecord): Promise<boolean> {
+  return Number(await RELEASE.run(redis, [keys.lease(lease.cameraId)], [lease.value])) === 1;
+}
+
+/**
+ * PUBLISHes `message` on `channel` only while `lease` holds its camera, atomically (one Lua script):
+ * a stale owner's publish is refused. Returns whether it was published.
+ */
+export async function fencedPublish(redis: Redis, keys: ScaleKeys, lease: LeaseRecord, channel: string, message: string): Promise<boolean> {
+  if (!channel.startsWith(`${keys.prefix}:`)) throw new Error(`publish: channel ${JSON.stringify(channel)} is not under the prefix ${JSON.stringify(keys.prefix)}`);
+  const [ok] = (await FENCED_PUBLISH.run(redis, [keys.lease(lease.cameraId)], [lease.value, channel, message])) as [number, number];
+  return ok === 1;
+}
+
 /** A lease this process holds. */
 export interface HeldLease {
   readonly cameraId: string;
@@ -122,8 +156,7 @@ export interface LeaseStats {
 
 interface Held {
   readonly lease: HeldLease;
-  /** The key's exact value: `<token>:<ownerId>`. */
-  readonly value: string;
+  readonly record: LeaseRecord;
   /** Local monotonic time of the start of the last successful renewal (or acquisition), ms. */
   renewedAtMs: number;
 }
@@ -202,14 +235,12 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
    * was lost. The channel must be under the deployment prefix.
    */
   async publish(cameraId: string, token: number, channel: string, message: string): Promise<boolean> {
-    if (!channel.startsWith(`${this.keys.prefix}:`)) throw new Error(`publish: channel ${JSON.stringify(channel)} is not under the prefix ${JSON.stringify(this.keys.prefix)}`);
     const h = this.held.get(cameraId);
     if (h === undefined || h.lease.token !== token) {
       this.counters.fencedOut++;
       return false;
     }
-    const [ok] = (await FENCED_PUBLISH.run(this.redis, [this.keys.lease(cameraId)], [h.value, channel, message])) as [number, number];
-    if (ok === 1) return true;
+    if (await fencedPublish(this.redis, this.keys, h.record, channel, message)) return true;
     this.counters.fencedOut++;
     this.drop(cameraId, 'taken');
     return false;
@@ -266,10 +297,11 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
 
   private async acquire(cameraId: string): Promise<void> {
     const startedAt = performance.now();
-    const token = Number(await ACQUIRE.run(this.redis, [this.keys.lease(cameraId), this.keys.fence(cameraId)], [this.ownerId, this.ttlMs]));
-    if (!(token > 0)) return;
+    const record = await tryAcquireLease(this.redis, this.keys, cameraId, this.ownerId, this.ttlMs);
+    if (record === null) return;
+    const { token } = record;
     const lease: HeldLease = { cameraId, token };
-    this.held.set(cameraId, { lease, value: `${token}:${this.ownerId}`, renewedAtMs: startedAt });
+    this.held.set(cameraId, { lease, record, renewedAtMs: startedAt });
     this.counters.acquired++;
     this.logger?.info({ camera: cameraId, token, owner: this.ownerId }, 'camera lease acquired');
     this.emit('acquired', lease);
@@ -280,12 +312,12 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     if (entries.length === 0) return;
     const startedAt = performance.now();
     const pipeline = this.redis.pipeline();
-    for (const h of entries) pipeline.evalsha(RENEW.sha, 1, this.keys.lease(h.lease.cameraId), h.value, this.ttlMs);
+    for (const h of entries) pipeline.evalsha(RENEW.sha, 1, this.keys.lease(h.lease.cameraId), h.record.value, this.ttlMs);
     let results = await pipeline.exec();
     if (results?.some(([e]) => e !== null && String(e.message).startsWith('NOSCRIPT'))) {
       await this.redis.script('LOAD', RENEW.lua);
       const again = this.redis.pipeline();
-      for (const h of entries) again.evalsha(RENEW.sha, 1, this.keys.lease(h.lease.cameraId), h.value, this.ttlMs);
+      for (const h of entries) again.evalsha(RENEW.sha, 1, this.keys.lease(h.lease.cameraId), h.record.value, this.ttlMs);
       results = await again.exec();
     }
     entries.forEach((h, i) => {
@@ -306,7 +338,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     const h = this.held.get(cameraId);
     if (h === undefined) return;
     this.drop(cameraId, reason);
-    await RELEASE.run(this.redis, [this.keys.lease(cameraId)], [h.value]).catch((err: unknown) => this.logger?.warn({ err, camera: cameraId }, 'releasing a lease failed; it expires'));
+    await releaseLease(this.redis, this.keys, h.record).catch((err: unknown) => this.logger?.warn({ err, camera: cameraId }, 'releasing a lease failed; it expires'));
   }
 
   private drop(cameraId: string, reason: LeaseLostReason): void {
