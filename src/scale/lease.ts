@@ -273,7 +273,8 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
 
   private async doRound(): Promise<void> {
     this.expireLocally();
-    this.liveManagers = Math.max(1, Number(await HEARTBEAT.run(this.redis, [this.keys.owners()], [this.ownerId, this.leaseMs])));
+    // The heartbeat lives as long as a lease key, so a dead manager stops counting when its leases free up.
+    this.liveManagers = Math.max(1, Number(await HEARTBEAT.run(this.redis, [this.keys.owners()], [this.ownerId, this.ttlMs])));
     await this.renewAll();
     if (this.stopped) return;
     const listed = new Set(this.cameras);
