@@ -296,7 +296,7 @@ export class CameraLink {
     } catch (err) {
       logger?.warn({ err, camera: this.sourceId, seq: frame.seq }, 'submitting a frame failed; skipped');
       this.jobs.delete(frame.seq);
-      frames.delete({ key: pending.key }).catch(() => undefined);
+      frames.delete({ key: pending.key }).catch((e: unknown) => logger?.debug({ err: e, seq: frame.seq }, 'deleting the bytes of a failed submission failed; they expire'));
       this.emit(this.window.cancel(frame.seq, this.client.now()));
       return this.skip('redis_error');
     }
@@ -313,7 +313,11 @@ export class CameraLink {
     this.onClose();
     const seqs = this.window.clear();
     this.counters.droppedOnClose += seqs.length;
-    await Promise.all(seqs.map((s) => this.abandon(s)));
+    for (const seq of seqs) {
+      const pending = this.jobs.get(seq);
+      if (pending) this.cleanup(seq, pending);
+    }
+    this.jobs.clear();
   }
 
   /** @internal */
@@ -364,11 +368,5 @@ export class CameraLink {
     const { frames, logger } = this.client.options;
     frames.delete({ key: pending.key }).catch((err: unknown) => logger?.debug({ err, seq }, 'deleting a given-up frame failed; it expires'));
     if (pending.jobId !== null) this.client.queue.remove(pending.jobId).catch((err: unknown) => logger?.debug({ err, seq }, 'removing a given-up job failed'));
-  }
-
-  private async abandon(seq: number): Promise<void> {
-    const pending = this.jobs.get(seq);
-    this.jobs.delete(seq);
-    if (pending) this.cleanup(seq, pending);
   }
 }

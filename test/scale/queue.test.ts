@@ -1,4 +1,4 @@
-import { Job, type Queue } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/shared/config.ts';
 import { createLogger } from '../../src/shared/logger.ts';
