@@ -60,7 +60,10 @@ const variants: Variant[] = String(args['variants'] ?? 'rgb,jpeg80,jpeg90,jpeg95
     const m = /^jpeg(\d+)(-444)?$/.exec(name);
     if (!m) throw new Error(`--variants: ${JSON.stringify(name)} is not rgb or jpegQ[-444]`);
     const chroma: JpegChroma = m[2] ? '4:4:4' : '4:2:0';
-    return { name: `jpeg q${m[1]} ${chroma}`, encode: { encoding: 'jpeg' as FrameEncoding, jpegQuality: Number(m[1]), jpegChroma: chroma } };
+    return {
+      name: `jpeg q${m[1]} ${chroma}`,
+      encode: { encoding: 'jpeg' as FrameEncoding, jpegQuality: Number(m[1]), jpegChroma: chroma },
+    };
   });
 
 interface TruthFrame {
@@ -99,7 +102,10 @@ const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
 const int = (x: number): string => Math.round(x).toLocaleString('en-US');
 
 async function readFrames(file: string, maxFrames: number): Promise<Frame[]> {
-  const source = openSource({ url: file, sourceId: path.basename(file), fps: SAMPLE_FPS, maxWidth: 1280, realtime: false }, { logger: createLogger({ level: 'warn' }) });
+  const source = openSource(
+    { url: file, sourceId: path.basename(file), fps: SAMPLE_FPS, maxWidth: 1280, realtime: false },
+    { logger: createLogger({ level: 'warn' }) },
+  );
   const frames: Frame[] = [];
   try {
     for await (const f of source.frames()) {
@@ -122,16 +128,45 @@ function match(a: readonly BoxXyxy[], b: readonly BoxXyxy[], minIou: number): [n
 
 async function syntheticClip(dir: string, seed: number): Promise<Clip> {
   const out = path.join(dir, `seed${seed}`);
-  execFileSync('python3', [TOOL, '--faces', FACES, '--out', out, '--seed', String(seed), '--people', '10', '--duration', '16', '--fps', '10', '--size', '1280x720'], { stdio: 'ignore' });
+  execFileSync(
+    'python3',
+    [
+      TOOL,
+      '--faces',
+      FACES,
+      '--out',
+      out,
+      '--seed',
+      String(seed),
+      '--people',
+      '10',
+      '--duration',
+      '16',
+      '--fps',
+      '10',
+      '--size',
+      '1280x720',
+    ],
+    { stdio: 'ignore' },
+  );
   const frames = await readFrames(path.join(out, 'video.mp4'), 1000);
-  const truth = JSON.parse(readFileSync(path.join(out, 'truth.json'), 'utf8')) as { video: { fps: number }; unique_persons: number; persons: TruthPerson[] };
+  const truth = JSON.parse(readFileSync(path.join(out, 'truth.json'), 'utf8')) as {
+    video: { fps: number };
+    unique_persons: number;
+    persons: TruthPerson[];
+  };
   const byFrame = new Map<number, MotRow[]>();
-  for (const r of parseMot(readFileSync(path.join(out, 'gt.txt'), 'utf8'), 'gt.txt')) byFrame.set(r.frame, [...(byFrame.get(r.frame) ?? []), r]);
+  for (const r of parseMot(readFileSync(path.join(out, 'gt.txt'), 'utf8'), 'gt.txt'))
+    byFrame.set(r.frame, [...(byFrame.get(r.frame) ?? []), r]);
   const truthFrames = frames.map((f) => {
     const rows = byFrame.get(Math.round((f.ptsMs / 1000) * truth.video.fps) + 1) ?? [];
     return { boxes: rows.map(motRowBox), ids: rows.map((r) => r.id) };
   });
-  return { name: `synthetic crowd seed ${seed}`, frames, truth: { frames: truthFrames, persons: new Map(truth.persons.map((p) => [p.id, p])), unique: truth.unique_persons } };
+  return {
+    name: `synthetic crowd seed ${seed}`,
+    frames,
+    truth: { frames: truthFrames, persons: new Map(truth.persons.map((p) => [p.id, p])), unique: truth.unique_persons },
+  };
 }
 
 /** Accuracy of one variant on one clip. */
@@ -155,7 +190,23 @@ interface Accuracy {
 }
 
 function newAccuracy(): Accuracy {
-  return { kept: 0, lost: 0, added: 0, flips: 0, ious: [], ageDelta: [], cos: [], truthTotal: 0, truthHit: 0, truthAgeErr: [], truthGenderOk: 0, personsTrue: 0, personsPred: 0, fusedAgeErr: [], fusedGenderOk: 0 };
+  return {
+    kept: 0,
+    lost: 0,
+    added: 0,
+    flips: 0,
+    ious: [],
+    ageDelta: [],
+    cos: [],
+    truthTotal: 0,
+    truthHit: 0,
+    truthAgeErr: [],
+    truthGenderOk: 0,
+    personsTrue: 0,
+    personsPred: 0,
+    fusedAgeErr: [],
+    fusedGenderOk: 0,
+  };
 }
 
 function scoreAgainstRaw(acc: Accuracy, raw: readonly Face[], faces: readonly Face[]): void {
@@ -200,7 +251,14 @@ function scoreAgainstTruth(acc: Accuracy, clip: Clip, perFrame: readonly (readon
         if (person.gender === face.gender) acc.truthGenderOk++;
       }
     }
-    crowd.update({ sourceId: clip.name, seq: frame.seq, capturedAtMs: frame.capturedAtMs, width: frame.width, height: frame.height, faces });
+    crowd.update({
+      sourceId: clip.name,
+      seq: frame.seq,
+      capturedAtMs: frame.capturedAtMs,
+      width: frame.width,
+      height: frame.height,
+      faces,
+    });
     const tracks = crowd.confirmedTracks();
     for (const [a, b] of match(
       t.boxes,
@@ -235,7 +293,10 @@ async function main(): Promise<void> {
     console.error(`bench:frames: sampling the real clips and ${seeds.length} synthetic 720p crowds at 5 fps ...`);
     const real: Clip[] = [
       { name: 'short_hamilton_clip 640x360 (real)', frames: await readFrames(path.join(VIDEOS, 'short_hamilton_clip.mp4'), 60) },
-      { name: 'walking-and-pause 480x270 (real)', frames: await readFrames(path.join(VIDEOS, 'face-demographics-walking-and-pause.mp4'), 60) },
+      {
+        name: 'walking-and-pause 480x270 (real)',
+        frames: await readFrames(path.join(VIDEOS, 'face-demographics-walking-and-pause.mp4'), 60),
+      },
     ];
     const synthetic: Clip[] = [];
     for (const seed of seeds) synthetic.push(await syntheticClip(tmp, seed));
@@ -245,7 +306,9 @@ async function main(): Promise<void> {
     const timing: AnalyzeTiming = { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 };
     const analyze = (f: Frame, rgb: Uint8Array): Promise<readonly Face[]> => analyzer.analyze({ ...f, rgb }, timing, {});
 
-    console.log(`bench:frames — ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), shared machine; real Redis; timings over ${reps} interleaved reps (variants alternate per frame)`);
+    console.log(
+      `bench:frames — ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), shared machine; real Redis; timings over ${reps} interleaved reps (variants alternate per frame)`,
+    );
     const groups: { title: string; clips: Clip[] }[] = [
       { title: real[0]?.name ?? '', clips: [real[0] as Clip] },
       { title: real[1]?.name ?? '', clips: [real[1] as Clip] },
@@ -292,7 +355,13 @@ async function main(): Promise<void> {
           const a = acc.get(v.name) as Accuracy;
           const perFrame: (readonly Face[])[] = [];
           for (const [i, f] of clip.frames.entries()) {
-            const faces = v.encode.encoding === 'rgb' ? (rawFaces[i] as readonly Face[]) : await analyze(f, await decodeFrame(await encodeFrame(f, v.encode), { width: f.width, height: f.height, encoding: 'jpeg', key: 'bench' }));
+            const faces =
+              v.encode.encoding === 'rgb'
+                ? (rawFaces[i] as readonly Face[])
+                : await analyze(
+                    f,
+                    await decodeFrame(await encodeFrame(f, v.encode), { width: f.width, height: f.height, encoding: 'jpeg', key: 'bench' }),
+                  );
             perFrame.push(faces);
             scoreAgainstRaw(a, rawFaces[i] as readonly Face[], faces);
           }
@@ -301,25 +370,35 @@ async function main(): Promise<void> {
       }
       const first = group.clips[0]?.frames[0] as Frame;
       console.log('');
-      console.log(`### ${group.title}: ${frames} frames at 5 fps, ${rawFaceCount} faces on the raw frames (raw frame ${int(first.width * first.height * 3)} bytes)`);
+      console.log(
+        `### ${group.title}: ${frames} frames at 5 fps, ${rawFaceCount} faces on the raw frames (raw frame ${int(first.width * first.height * 3)} bytes)`,
+      );
       console.log('');
-      console.log('| encoding | bytes/frame p50 | Redis MEMORY USAGE p50 | encode ms p50/p95 | decode ms p50/p95 | SET+GET ms p50/p95 | total ms p50 |');
+      console.log(
+        '| encoding | bytes/frame p50 | Redis MEMORY USAGE p50 | encode ms p50/p95 | decode ms p50/p95 | SET+GET ms p50/p95 | total ms p50 |',
+      );
       console.log('|---|---|---|---|---|---|---|');
       for (const v of variants) {
         const s = speed.get(v.name) as Speed;
         const total = s.enc.map((e, k) => e + (s.rt[k] as number) + (s.dec[k] as number));
-        console.log(`| ${v.name} | ${int(median(s.bytes))} | ${int(median(s.mem))} | ${f2(median(s.enc))} / ${f2(pct(s.enc, 95))} | ${f2(median(s.dec))} / ${f2(pct(s.dec, 95))} | ${f2(median(s.rt))} / ${f2(pct(s.rt, 95))} | ${f2(median(total))} |`);
+        console.log(
+          `| ${v.name} | ${int(median(s.bytes))} | ${int(median(s.mem))} | ${f2(median(s.enc))} / ${f2(pct(s.enc, 95))} | ${f2(median(s.dec))} / ${f2(pct(s.dec, 95))} | ${f2(median(s.rt))} / ${f2(pct(s.rt, 95))} | ${f2(median(total))} |`,
+        );
       }
       const withTruth = group.clips.some((c) => c.truth);
       console.log('');
-      console.log(`| encoding | faces kept / lost / added vs raw | box IoU vs raw | abs age delta vs raw, mean / p95 | gender flips vs raw | descriptor cosine vs raw, mean / min |${withTruth ? ' truth recall | per-face age MAE / gender | persons found / true | fused age MAE (persons) | fused gender |' : ''}`);
+      console.log(
+        `| encoding | faces kept / lost / added vs raw | box IoU vs raw | abs age delta vs raw, mean / p95 | gender flips vs raw | descriptor cosine vs raw, mean / min |${withTruth ? ' truth recall | per-face age MAE / gender | persons found / true | fused age MAE (persons) | fused gender |' : ''}`,
+      );
       console.log(`|---|---|---|---|---|---|${withTruth ? '---|---|---|---|---|' : ''}`);
       for (const v of variants) {
         const a = acc.get(v.name) as Accuracy;
         const truthCols = withTruth
           ? ` ${((100 * a.truthHit) / a.truthTotal).toFixed(1)}% | ${f2(mean(a.truthAgeErr))} / ${((100 * a.truthGenderOk) / a.truthAgeErr.length).toFixed(1)}% | ${a.personsPred} / ${a.personsTrue} | ${f2(mean(a.fusedAgeErr))} (${a.fusedAgeErr.length}) | ${((100 * a.fusedGenderOk) / a.fusedAgeErr.length).toFixed(1)}% |`
           : '';
-        console.log(`| ${v.name} | ${a.kept} / ${a.lost} / ${a.added} | ${f2(mean(a.ious))} | ${f2(mean(a.ageDelta))} / ${f2(pct(a.ageDelta, 95))} | ${a.flips} | ${a.cos.length ? `${mean(a.cos).toFixed(4)} / ${Math.min(...a.cos).toFixed(4)}` : '-'} |${truthCols}`);
+        console.log(
+          `| ${v.name} | ${a.kept} / ${a.lost} / ${a.added} | ${f2(mean(a.ious))} | ${f2(mean(a.ageDelta))} / ${f2(pct(a.ageDelta, 95))} | ${a.flips} | ${a.cos.length ? `${mean(a.cos).toFixed(4)} / ${Math.min(...a.cos).toFixed(4)}` : '-'} |${truthCols}`,
+        );
       }
     }
     await analyzer.close();

@@ -44,7 +44,14 @@ function resultFor(cam: string, seq: number): string {
     width: 1280,
     height: 720,
     faces: [
-      { box: [100, 100, 200, 220], score: 0.93, ageYears: 31.2, gender: 'female', genderScore: 0.91, descriptor: encodeDescriptor(descriptor) },
+      {
+        box: [100, 100, 200, 220],
+        score: 0.93,
+        ageYears: 31.2,
+        gender: 'female',
+        genderScore: 0.91,
+        descriptor: encodeDescriptor(descriptor),
+      },
       { box: [600, 90, 690, 200], score: 0.88, ageYears: 45.9, gender: 'male', genderScore: 0.86 },
     ],
     timing: { queueWaitMs: 1, fetchMs: 0.3, decodeMs: 4, analyzerWaitMs: 0, detectMs: 9, ageGenderMs: 5, descriptorMs: 9 },
@@ -109,7 +116,11 @@ async function runPath(path: PathName): Promise<RunResult> {
     latencies.push(performance.now() - t0);
   };
 
-  const queue = new Queue('infer', { connection: redis, prefix: keys.bullPrefix, defaultJobOptions: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } });
+  const queue = new Queue('infer', {
+    connection: redis,
+    prefix: keys.bullPrefix,
+    defaultJobOptions: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+  });
   const readers: Redis[] = [];
   const events: QueueEvents[] = [];
   const loops: Promise<void>[] = [];
@@ -139,7 +150,9 @@ async function runPath(path: PathName): Promise<RunResult> {
         (async () => {
           while (!closed) {
             const ks = [...last.keys()];
-            const res = (await sub.xread('COUNT', 100, 'BLOCK', 1000, 'STREAMS', ...ks, ...ks.map((k) => last.get(k) as string)).catch(() => null)) as [string, [string, string[]][]][] | null;
+            const res = (await sub
+              .xread('COUNT', 100, 'BLOCK', 1000, 'STREAMS', ...ks, ...ks.map((k) => last.get(k) as string))
+              .catch(() => null)) as [string, [string, string[]][]][] | null;
             for (const [k, entries] of res ?? []) {
               for (const [id, fields] of entries) {
                 last.set(k, id);
@@ -193,7 +206,13 @@ async function runPath(path: PathName): Promise<RunResult> {
   await queue.close();
   await deleteKeys(redis, keys.pattern());
   for (const c of [redis, workerRedis]) c.disconnect();
-  return { latencies, received: latencies.length, readPerResult: read / Math.max(1, latencies.length), restBytes: rest.bytes, restDescriptors: rest.descriptors };
+  return {
+    latencies,
+    received: latencies.length,
+    readPerResult: read / Math.max(1, latencies.length),
+    restBytes: rest.bytes,
+    restDescriptors: rest.descriptors,
+  };
 }
 
 async function main(): Promise<void> {
@@ -205,9 +224,13 @@ async function main(): Promise<void> {
       runs.get(p)?.push(await runPath(p));
     }
   }
-  console.log(`bench:return — ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} CPUs, shared machine; real Redis on loopback; ${CAMERAS} cameras x ${FPS} fps x ${SECONDS} s per run, ${REPS} interleaved reps per path; BullMQ worker concurrency 4; ~6 KB result with one descriptor`);
+  console.log(
+    `bench:return — ${new Date().toISOString()}, node ${process.version}, ${os.cpus().length} CPUs, shared machine; real Redis on loopback; ${CAMERAS} cameras x ${FPS} fps x ${SECONDS} s per run, ${REPS} interleaved reps per path; BullMQ worker concurrency 4; ~6 KB result with one descriptor`,
+  );
   console.log('');
-  console.log('| return path | results received | latency p50 / p95 / p99, ms | vs inbox p50 | messages read per result (2 owners) | at rest after the run (bytes) | descriptors at rest |');
+  console.log(
+    '| return path | results received | latency p50 / p95 / p99, ms | vs inbox p50 | messages read per result (2 owners) | at rest after the run (bytes) | descriptors at rest |',
+  );
   console.log('|---|---|---|---|---|---|---|');
   const inboxP50 = pct(runs.get('inbox')?.flatMap((r) => r.latencies) ?? [], 50);
   for (const p of PATHS) {

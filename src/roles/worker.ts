@@ -21,14 +21,20 @@ export interface WorkerRole {
 }
 
 /** Starts the worker role; resolves once it takes jobs. `analyzer` replaces the real models (for tests of faults). */
-export async function startWorkerRole(config: Config, deps: { logger?: Logger; name?: string; analyzer?: WorkerAnalyzer & { close?: () => unknown } } = {}): Promise<WorkerRole> {
+export async function startWorkerRole(
+  config: Config,
+  deps: { logger?: Logger; name?: string; analyzer?: WorkerAnalyzer & { close?: () => unknown } } = {},
+): Promise<WorkerRole> {
   const name = deps.name ?? `worker-${newOwnerId()}`;
   const scale = openScale(config, { name: 'crowdlens-worker', ...(deps.logger ? { logger: deps.logger } : {}) });
   try {
     const analyzer = deps.analyzer ?? (await createAnalyzer({ config, reid: true }, deps.logger ? { logger: deps.logger } : {})).analyzer;
     const worker = scale.worker(analyzer, name);
     await worker.worker.waitUntilReady();
-    deps.logger?.info({ worker: name, concurrency: config.scale.workerConcurrency, prefix: config.scale.prefix }, 'crowdlens worker: taking inference jobs');
+    deps.logger?.info(
+      { worker: name, concurrency: config.scale.workerConcurrency, prefix: config.scale.prefix },
+      'crowdlens worker: taking inference jobs',
+    );
     let closing: Promise<void> | null = null;
     return {
       name,

@@ -43,11 +43,15 @@ export const DEFAULT_JPEG_CHROMA: JpegChroma = '4:2:0';
 /** Encodes an RGB24 frame (`jpeg`: baseline, 4:2:0 chroma; `rgb`: a copy of the pixels). */
 export async function encodeFrame(frame: Pick<Frame, 'rgb' | 'width' | 'height'>, options: EncodeOptions): Promise<Buffer> {
   const { width, height, rgb } = frame;
-  if (rgb.length !== width * height * 3) throw new RangeError(`encodeFrame: expected ${width}x${height}x3 = ${width * height * 3} bytes, got ${rgb.length}`);
+  if (rgb.length !== width * height * 3)
+    throw new RangeError(`encodeFrame: expected ${width}x${height}x3 = ${width * height * 3} bytes, got ${rgb.length}`);
   if (options.encoding === 'rgb') return Buffer.from(rgb);
   const quality = options.jpegQuality ?? DEFAULT_JPEG_QUALITY;
-  if (!(Number.isInteger(quality) && quality >= 1 && quality <= 100)) throw new RangeError(`jpegQuality must be an integer 1-100, got ${quality}`);
-  return sharp(rgb, { raw: { width, height, channels: 3 } }).jpeg({ quality, chromaSubsampling: options.jpegChroma ?? DEFAULT_JPEG_CHROMA }).toBuffer();
+  if (!(Number.isInteger(quality) && quality >= 1 && quality <= 100))
+    throw new RangeError(`jpegQuality must be an integer 1-100, got ${quality}`);
+  return sharp(rgb, { raw: { width, height, channels: 3 } })
+    .jpeg({ quality, chromaSubsampling: options.jpegChroma ?? DEFAULT_JPEG_CHROMA })
+    .toBuffer();
 }
 
 /**
@@ -57,7 +61,8 @@ export async function encodeFrame(frame: Pick<Frame, 'rgb' | 'width' | 'height'>
 export async function decodeFrame(bytes: Uint8Array, ref: Pick<FrameRef, 'width' | 'height' | 'encoding' | 'key'>): Promise<Uint8Array> {
   const expected = ref.width * ref.height * 3;
   if (ref.encoding === 'rgb') {
-    if (bytes.length !== expected) throw new FrameDecodeError(`frame ${ref.key}: rgb bytes ${bytes.length}, expected ${ref.width}x${ref.height}x3 = ${expected}`);
+    if (bytes.length !== expected)
+      throw new FrameDecodeError(`frame ${ref.key}: rgb bytes ${bytes.length}, expected ${ref.width}x${ref.height}x3 = ${expected}`);
     return bytes;
   }
   let out: { data: Buffer; info: OutputInfo };
@@ -68,7 +73,9 @@ export async function decodeFrame(bytes: Uint8Array, ref: Pick<FrameRef, 'width'
   }
   const { info, data } = out;
   if (info.width !== ref.width || info.height !== ref.height || info.channels !== 3) {
-    throw new FrameDecodeError(`frame ${ref.key}: jpeg is ${info.width}x${info.height}x${info.channels}, reference says ${ref.width}x${ref.height}x3`);
+    throw new FrameDecodeError(
+      `frame ${ref.key}: jpeg is ${info.width}x${info.height}x${info.channels}, reference says ${ref.width}x${ref.height}x3`,
+    );
   }
   return data;
 }
@@ -100,7 +107,8 @@ export class FrameStore {
   private readonly keys: ScaleKeys;
 
   constructor(options: FrameStoreOptions) {
-    if (!(Number.isInteger(options.ttlMs) && options.ttlMs >= 1)) throw new RangeError(`frame ttlMs must be an integer >= 1, got ${options.ttlMs}`);
+    if (!(Number.isInteger(options.ttlMs) && options.ttlMs >= 1))
+      throw new RangeError(`frame ttlMs must be an integer >= 1, got ${options.ttlMs}`);
     this.redis = options.redis;
     this.keys = options.keys;
     this.ttlMs = options.ttlMs;
@@ -120,7 +128,17 @@ export class FrameStore {
       timing.encodeMs = t1 - t0;
       timing.storeMs = performance.now() - t1;
     }
-    return { sourceId: frame.sourceId, seq: frame.seq, capturedAtMs: frame.capturedAtMs, key, width: frame.width, height: frame.height, encoding: this.encoding, byteLength: bytes.length, epoch };
+    return {
+      sourceId: frame.sourceId,
+      seq: frame.seq,
+      capturedAtMs: frame.capturedAtMs,
+      key,
+      width: frame.width,
+      height: frame.height,
+      encoding: this.encoding,
+      byteLength: bytes.length,
+      epoch,
+    };
   }
 
   /** The stored bytes, or null when they are gone (expired or already processed). Redis errors reject. */

@@ -21,14 +21,55 @@ import { connectRedis } from './redis.ts';
 import { ReidCarryStore } from './reid-carry.ts';
 import { createInferWorker, type InferWorker, type WorkerAnalyzer } from './worker.ts';
 
-export { DEFAULT_JPEG_QUALITY, FrameDecodeError, FrameStore, decodeFrame, encodeFrame, type EncodeOptions, type FrameStoreOptions, type JpegChroma } from './frame-store.ts';
+export {
+  DEFAULT_JPEG_QUALITY,
+  FrameDecodeError,
+  FrameStore,
+  decodeFrame,
+  encodeFrame,
+  type EncodeOptions,
+  type FrameStoreOptions,
+  type JpegChroma,
+} from './frame-store.ts';
 export { INFER_QUEUE, ScaleKeys } from './keys.ts';
-export { LeaseManager, fencedPublish, releaseLease, renewLease, tryAcquireLease, type HeldLease, type LeaseLostReason, type LeaseManagerOptions, type LeaseRecord, type LeaseStats } from './lease.ts';
-export { CameraLink, InferenceClient, newOwnerId, type CameraHandlers, type CameraLinkStats, type InferenceClientOptions, type InferenceClientStats, type ResultInfo, type SkipReason, type SubmitOutcome } from './queue.ts';
+export {
+  LeaseManager,
+  fencedPublish,
+  releaseLease,
+  renewLease,
+  tryAcquireLease,
+  type HeldLease,
+  type LeaseLostReason,
+  type LeaseManagerOptions,
+  type LeaseRecord,
+  type LeaseStats,
+} from './lease.ts';
+export {
+  CameraLink,
+  InferenceClient,
+  newOwnerId,
+  type CameraHandlers,
+  type CameraLinkStats,
+  type InferenceClientOptions,
+  type InferenceClientStats,
+  type ResultInfo,
+  type SkipReason,
+  type SubmitOutcome,
+} from './queue.ts';
 export { connectRedis, deleteKeys, scanKeys, type ConnectOptions } from './redis.ts';
 export { ReidCarryStore, type ReidCarryOptions, type ReidCarryStats } from './reid-carry.ts';
 export { ReorderWindow, type Released, type ReorderStats, type ReorderWindowOptions } from './reorder.ts';
-export { createInferProcessor, createInferWorker, hintsFor, newWorkerStats, type InferJobOutcome, type InferWorker, type InferWorkerOptions, type InferWorkerStats, type WorkerAnalyzer } from './worker.ts';
+export {
+  createInferProcessor,
+  createInferWorker,
+  hintsFor,
+  newWorkerStats,
+  type InferJobOutcome,
+  type InferWorker,
+  type InferWorkerOptions,
+  type InferWorkerStats,
+  type WorkerAnalyzer,
+} from './worker.ts';
 export { parseInboxMessage, parseInferJob, type InboxMessage, type WorkerTiming } from './wire.ts';
 
 /** Everything a role needs, built from the configuration; one Redis connection per process (BullMQ duplicates it for blocking reads). */
@@ -55,7 +96,11 @@ export function openScale(config: Config, deps: { logger?: Logger; name?: string
   if (config.redisUrl === undefined) throw new Error('redisUrl: scale-out needs CROWDLENS_REDIS_URL or REDIS_URL');
   const s = config.scale;
   let errors = 0;
-  const redis = connectRedis(config.redisUrl, { name: deps.name ?? 'crowdlens', onError: () => void errors++, ...(deps.logger ? { logger: deps.logger } : {}) });
+  const redis = connectRedis(config.redisUrl, {
+    name: deps.name ?? 'crowdlens',
+    onError: () => void errors++,
+    ...(deps.logger ? { logger: deps.logger } : {}),
+  });
   const keys = new ScaleKeys(s.prefix);
   const frames = new FrameStore({ redis, keys, ttlMs: s.frameTtlMs, encoding: s.frameEncoding, jpegQuality: s.jpegQuality });
   const logger = deps.logger ? { logger: deps.logger } : {};
@@ -65,8 +110,29 @@ export function openScale(config: Config, deps: { logger?: Logger; name?: string
     frames,
     redisErrors: () => errors,
     inference: (ownerId) =>
-      InferenceClient.open({ redis, keys, frames, ownerId, maxInFlightPerCamera: s.maxInFlightPerCamera, resultDeadlineMs: s.resultDeadlineMs, jobAttempts: s.jobAttempts, keepCompletedJobs: s.keepCompletedJobs, keepFailedJobs: s.keepFailedJobs, ...logger }),
-    worker: (analyzer, name) => createInferWorker({ redis, keys, analyzer, inboxTtlMs: 2 * s.resultDeadlineMs, concurrency: s.workerConcurrency, lockMs: s.jobLockMs, workerName: name ?? newOwnerId(), ...logger }),
+      InferenceClient.open({
+        redis,
+        keys,
+        frames,
+        ownerId,
+        maxInFlightPerCamera: s.maxInFlightPerCamera,
+        resultDeadlineMs: s.resultDeadlineMs,
+        jobAttempts: s.jobAttempts,
+        keepCompletedJobs: s.keepCompletedJobs,
+        keepFailedJobs: s.keepFailedJobs,
+        ...logger,
+      }),
+    worker: (analyzer, name) =>
+      createInferWorker({
+        redis,
+        keys,
+        analyzer,
+        inboxTtlMs: 2 * s.resultDeadlineMs,
+        concurrency: s.workerConcurrency,
+        lockMs: s.jobLockMs,
+        workerName: name ?? newOwnerId(),
+        ...logger,
+      }),
     leases: (ownerId, cameras) => new LeaseManager({ redis, keys, ownerId, leaseMs: s.leaseMs, cameras, ...logger }),
     reidCarry: (windowMs) => (s.reidCarry ? new ReidCarryStore({ redis, keys, windowMs }) : null),
     close: () => redis.disconnect(),

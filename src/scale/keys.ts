@@ -19,7 +19,8 @@ export class ScaleKeys {
   readonly bullPrefix: string;
 
   constructor(readonly prefix: string) {
-    if (!/^[A-Za-z0-9_.{}-][A-Za-z0-9_.{}:-]{0,63}$/.test(prefix)) throw new Error(`redis prefix must be 1-64 characters of A-Z a-z 0-9 _ . - { } :, got ${JSON.stringify(prefix)}`);
+    if (!/^[A-Za-z0-9_.{}-][A-Za-z0-9_.{}:-]{0,63}$/.test(prefix))
+      throw new Error(`redis prefix must be 1-64 characters of A-Z a-z 0-9 _ . - { } :, got ${JSON.stringify(prefix)}`);
     this.bullPrefix = `${prefix}:bull`;
   }
 

@@ -77,7 +77,13 @@ export interface LeaseRecord {
 }
 
 /** Takes `cameraId`'s lease if it is free: the new record (token = the camera's next fencing number), or null. */
-export async function tryAcquireLease(redis: Redis, keys: ScaleKeys, cameraId: string, ownerId: string, ttlMs: number): Promise<LeaseRecord | null> {
+export async function tryAcquireLease(
+  redis: Redis,
+  keys: ScaleKeys,
+  cameraId: string,
+  ownerId: string,
+  ttlMs: number,
+): Promise<LeaseRecord | null> {
   const token = Number(await ACQUIRE.run(redis, [keys.lease(cameraId), keys.fence(cameraId)], [ownerId, ttlMs]));
   return token > 0 ? { cameraId, token, value: `${token}:${ownerId}` } : null;
 }
@@ -97,7 +103,8 @@ export async function releaseLease(redis: Redis, keys: ScaleKeys, lease: LeaseRe
  * a stale owner's publish is refused. Returns whether it was published.
  */
 export async function fencedPublish(redis: Redis, keys: ScaleKeys, lease: LeaseRecord, channel: string, message: string): Promise<boolean> {
-  if (!channel.startsWith(`${keys.prefix}:`)) throw new Error(`publish: channel ${JSON.stringify(channel)} is not under the prefix ${JSON.stringify(keys.prefix)}`);
+  if (!channel.startsWith(`${keys.prefix}:`))
+    throw new Error(`publish: channel ${JSON.stringify(channel)} is not under the prefix ${JSON.stringify(keys.prefix)}`);
   const [ok] = (await FENCED_PUBLISH.run(redis, [keys.lease(lease.cameraId)], [lease.value, channel, message])) as [number, number];
   return ok === 1;
 }
@@ -182,15 +189,22 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   private round: Promise<void> | null = null;
   private stopped = false;
   private liveManagers = 1;
-  private readonly counters: LeaseStats = { acquired: 0, lost: { taken: 0, expired: 0, rebalanced: 0, removed: 0, stopped: 0 }, fencedOut: 0, roundErrors: 0 };
+  private readonly counters: LeaseStats = {
+    acquired: 0,
+    lost: { taken: 0, expired: 0, rebalanced: 0, removed: 0, stopped: 0 },
+    fencedOut: 0,
+    roundErrors: 0,
+  };
 
   constructor(private readonly options: LeaseManagerOptions) {
     super();
-    if (!(Number.isInteger(options.leaseMs) && options.leaseMs >= 200)) throw new RangeError(`leaseMs must be an integer >= 200, got ${options.leaseMs}`);
+    if (!(Number.isInteger(options.leaseMs) && options.leaseMs >= 200))
+      throw new RangeError(`leaseMs must be an integer >= 200, got ${options.leaseMs}`);
     this.redis = options.redis;
     this.keys = options.keys;
     this.ownerId = options.ownerId;
-    if (!/^[^\s:]+$/.test(this.ownerId)) throw new Error(`ownerId must be non-empty without spaces or ':', got ${JSON.stringify(this.ownerId)}`);
+    if (!/^[^\s:]+$/.test(this.ownerId))
+      throw new Error(`ownerId must be non-empty without spaces or ':', got ${JSON.stringify(this.ownerId)}`);
     this.leaseMs = options.leaseMs;
     this.ttlMs = Math.floor(options.leaseMs / 2);
     this.roundMs = Math.max(25, Math.floor(options.leaseMs / 8));
@@ -254,7 +268,9 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     this.timer = null;
     await this.round;
     await Promise.all([...this.held.keys()].map((id) => this.release(id, 'stopped')));
-    await this.redis.zrem(this.keys.owners(), this.ownerId).catch((err: unknown) => this.logger?.warn({ err }, 'leaving the owners set failed; the entry expires'));
+    await this.redis
+      .zrem(this.keys.owners(), this.ownerId)
+      .catch((err: unknown) => this.logger?.warn({ err }, 'leaving the owners set failed; the entry expires'));
   }
 
   /** One round: heartbeat, renew, hand back, claim. Rounds never overlap. */
@@ -289,7 +305,9 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     const candidates = this.cameras.filter((id) => !this.held.has(id));
     if (candidates.length === 0) return;
     const values = await this.redis.mget(...candidates.map((id) => this.keys.lease(id)));
-    const free = candidates.filter((_, i) => values[i] === null).sort((a, b) => (rendezvous(this.ownerId, a) > rendezvous(this.ownerId, b) ? -1 : 1));
+    const free = candidates
+      .filter((_, i) => values[i] === null)
+      .sort((a, b) => (rendezvous(this.ownerId, a) > rendezvous(this.ownerId, b) ? -1 : 1));
     for (const id of free) {
       if (this.held.size >= share || this.stopped) break;
       await this.acquire(id);
@@ -339,7 +357,9 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     const h = this.held.get(cameraId);
     if (h === undefined) return;
     this.drop(cameraId, reason);
-    await releaseLease(this.redis, this.keys, h.record).catch((err: unknown) => this.logger?.warn({ err, camera: cameraId }, 'releasing a lease failed; it expires'));
+    await releaseLease(this.redis, this.keys, h.record).catch((err: unknown) =>
+      this.logger?.warn({ err, camera: cameraId }, 'releasing a lease failed; it expires'),
+    );
   }
 
   private drop(cameraId: string, reason: LeaseLostReason): void {

@@ -29,13 +29,16 @@ import { fromWireFace, parseInboxMessage, type InboxMessage, type InboxResult, t
 
 /** A unique id for this process as a camera owner: host, pid and a random part. */
 export function newOwnerId(): string {
-  return `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 40)}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  return `${hostname()
+    .replace(/[^A-Za-z0-9_.-]/g, '_')
+    .slice(0, 40)}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
 /** Why a frame was not submitted. */
 export type SkipReason = 'in_flight' | 'redis_error' | 'closed';
 
-export type SubmitOutcome = { readonly submitted: true; readonly ref: FrameRef } | { readonly submitted: false; readonly reason: SkipReason };
+export type SubmitOutcome =
+  { readonly submitted: true; readonly ref: FrameRef } | { readonly submitted: false; readonly reason: SkipReason };
 
 /** About a released result. */
 export interface ResultInfo {
@@ -154,7 +157,8 @@ export class InferenceClient {
 
   /** Creates the client and waits until the queue is ready. */
   static async open(options: InferenceClientOptions): Promise<InferenceClient> {
-    if (!(Number.isInteger(options.maxInFlightPerCamera) && options.maxInFlightPerCamera >= 1)) throw new RangeError(`maxInFlightPerCamera must be an integer >= 1, got ${options.maxInFlightPerCamera}`);
+    if (!(Number.isInteger(options.maxInFlightPerCamera) && options.maxInFlightPerCamera >= 1))
+      throw new RangeError(`maxInFlightPerCamera must be an integer >= 1, got ${options.maxInFlightPerCamera}`);
     if (!(options.resultDeadlineMs > 0)) throw new RangeError(`resultDeadlineMs must be > 0, got ${options.resultDeadlineMs}`);
     const client = new InferenceClient(options);
     await client.queue.waitUntilReady();
@@ -183,7 +187,9 @@ export class InferenceClient {
     clearInterval(this.timer);
     this.blocking.disconnect();
     await this.loop;
-    await this.options.redis.unlink(this.inboxKey).catch((err: unknown) => this.options.logger?.warn({ err }, 'deleting the inbox failed; it expires'));
+    await this.options.redis
+      .unlink(this.inboxKey)
+      .catch((err: unknown) => this.options.logger?.warn({ err }, 'deleting the inbox failed; it expires'));
     await this.queue.close();
   }
 
@@ -264,7 +270,14 @@ export class CameraLink {
     private readonly onClose: () => void,
   ) {
     this.window = new ReorderWindow({ deadlineMs: client.options.resultDeadlineMs, maxPending: client.options.maxInFlightPerCamera });
-    this.counters = { sourceId, epoch, submitted: 0, skipped: { in_flight: 0, redis_error: 0, closed: 0 }, bytesSubmitted: 0, droppedOnClose: 0 };
+    this.counters = {
+      sourceId,
+      epoch,
+      submitted: 0,
+      skipped: { in_flight: 0, redis_error: 0, closed: 0 },
+      bytesSubmitted: 0,
+      droppedOnClose: 0,
+    };
   }
 
   /** Frames between submission and release. */
@@ -278,7 +291,10 @@ export class CameraLink {
    * @param descriptors which faces need a descriptor (e.g. `{ ...tracker.descriptorPlan(frame.capturedAtMs) }`).
    */
   async submit(frame: Frame, descriptors: DescriptorRequest): Promise<SubmitOutcome> {
-    if (frame.sourceId !== this.sourceId) throw new Error(`submit: frame.sourceId ${JSON.stringify(frame.sourceId)} is not this link's camera ${JSON.stringify(this.sourceId)}`);
+    if (frame.sourceId !== this.sourceId)
+      throw new Error(
+        `submit: frame.sourceId ${JSON.stringify(frame.sourceId)} is not this link's camera ${JSON.stringify(this.sourceId)}`,
+      );
     if (this.closed) return this.skip('closed');
     if (this.window.full) return this.skip('in_flight');
     const { frames, keys, logger } = this.client.options;
@@ -296,7 +312,9 @@ export class CameraLink {
     } catch (err) {
       logger?.warn({ err, camera: this.sourceId, seq: frame.seq }, 'submitting a frame failed; skipped');
       this.jobs.delete(frame.seq);
-      frames.delete({ key: pending.key }).catch((e: unknown) => logger?.debug({ err: e, seq: frame.seq }, 'deleting the bytes of a failed submission failed; they expire'));
+      frames
+        .delete({ key: pending.key })
+        .catch((e: unknown) => logger?.debug({ err: e, seq: frame.seq }, 'deleting the bytes of a failed submission failed; they expire'));
       this.emit(this.window.cancel(frame.seq, this.client.now()));
       return this.skip('redis_error');
     }
@@ -349,8 +367,21 @@ export class CameraLink {
         continue;
       }
       const { msg, arrivedAtMs } = r.value;
-      const detections: FrameDetections = { sourceId: msg.sourceId, seq: msg.seq, capturedAtMs: msg.capturedAtMs, width: msg.width, height: msg.height, faces: msg.faces.map(fromWireFace) };
-      const info: ResultInfo = { timing: msg.timing, worker: msg.worker, attempt: msg.attempt, roundTripMs: pending ? arrivedAtMs - pending.submittedAtMs : Number.NaN, reorderWaitMs: now - arrivedAtMs };
+      const detections: FrameDetections = {
+        sourceId: msg.sourceId,
+        seq: msg.seq,
+        capturedAtMs: msg.capturedAtMs,
+        width: msg.width,
+        height: msg.height,
+        faces: msg.faces.map(fromWireFace),
+      };
+      const info: ResultInfo = {
+        timing: msg.timing,
+        worker: msg.worker,
+        attempt: msg.attempt,
+        roundTripMs: pending ? arrivedAtMs - pending.submittedAtMs : Number.NaN,
+        reorderWaitMs: now - arrivedAtMs,
+      };
       this.safely(() => this.handlers.onResult(detections, info));
     }
   }
@@ -366,7 +397,10 @@ export class CameraLink {
 
   private cleanup(seq: number, pending: PendingJob): void {
     const { frames, logger } = this.client.options;
-    frames.delete({ key: pending.key }).catch((err: unknown) => logger?.debug({ err, seq }, 'deleting a given-up frame failed; it expires'));
-    if (pending.jobId !== null) this.client.queue.remove(pending.jobId).catch((err: unknown) => logger?.debug({ err, seq }, 'removing a given-up job failed'));
+    frames
+      .delete({ key: pending.key })
+      .catch((err: unknown) => logger?.debug({ err, seq }, 'deleting a given-up frame failed; it expires'));
+    if (pending.jobId !== null)
+      this.client.queue.remove(pending.jobId).catch((err: unknown) => logger?.debug({ err, seq }, 'removing a given-up job failed'));
   }
 }

@@ -32,7 +32,8 @@ export function connectRedis(url: string, options: ConnectOptions = {}): Redis {
   } catch {
     throw new Error(`redisUrl: not a URL: ${maskUrl(url)}`);
   }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new Error(`redisUrl: expected redis:// or rediss://, got ${maskUrl(url)}`);
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:')
+    throw new Error(`redisUrl: expected redis:// or rediss://, got ${maskUrl(url)}`);
   const redis = new Redis(url, {
     maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? null : options.maxRetriesPerRequest,
     // Capped exponential backoff: 50 ms, 100 ms, ... 2 s.

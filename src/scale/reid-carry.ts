@@ -43,7 +43,10 @@ const carriedSchema = z.strictObject({
   personId: z.number().int().min(1),
   lastSeenMs: finite,
   inView: z.boolean(),
-  descriptor: z.string().min(1).max(1 << 20),
+  descriptor: z
+    .string()
+    .min(1)
+    .max(1 << 20),
   descriptorCount: z.number().int().min(1),
   fusion: z.strictObject({
     samples: z.number().min(0),
@@ -53,7 +56,9 @@ const carriedSchema = z.strictObject({
     maleLogOdds: finite,
     ages: z.array(z.tuple([z.number().min(0), z.number().min(0)])).max(10_000),
   }),
-  lastReported: z.strictObject({ ageYears: finite, gender: z.enum(['female', 'male']), genderScore: finite, samples: z.number().int().min(0) }).nullable(),
+  lastReported: z
+    .strictObject({ ageYears: finite, gender: z.enum(['female', 'male']), genderScore: finite, samples: z.number().int().min(0) })
+    .nullable(),
 });
 
 /** Counters of a store. */
@@ -80,7 +85,8 @@ export class ReidCarryStore {
   private readonly counters: ReidCarryStats = { written: 0, fencedOut: 0, loaded: 0, invalid: 0 };
 
   constructor(private readonly options: ReidCarryOptions) {
-    if (!(Number.isInteger(options.windowMs) && options.windowMs >= 1)) throw new RangeError(`reid carry windowMs must be an integer >= 1, got ${options.windowMs}`);
+    if (!(Number.isInteger(options.windowMs) && options.windowMs >= 1))
+      throw new RangeError(`reid carry windowMs must be an integer >= 1, got ${options.windowMs}`);
   }
 
   /** Appends `people` to the camera's stream if `lease` still holds the camera; false when fenced out. */
@@ -98,7 +104,9 @@ export class ReidCarryStore {
         lastReported: p.lastReported,
       }),
     );
-    const n = Number(await FENCED_APPEND.run(redis, [keys.lease(lease.cameraId), keys.reid(lease.cameraId)], [lease.value, windowMs, ...payloads]));
+    const n = Number(
+      await FENCED_APPEND.run(redis, [keys.lease(lease.cameraId), keys.reid(lease.cameraId)], [lease.value, windowMs, ...payloads]),
+    );
     if (n < 0) {
       this.counters.fencedOut++;
       return false;

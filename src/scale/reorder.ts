@@ -12,7 +12,9 @@
 import type { FrameLostReason } from '../shared/messages.ts';
 
 /** What the window releases, in seq order. */
-export type Released<T> = { readonly kind: 'result'; readonly seq: number; readonly value: T } | { readonly kind: 'lost'; readonly seq: number; readonly reason: FrameLostReason };
+export type Released<T> =
+  | { readonly kind: 'result'; readonly seq: number; readonly value: T }
+  | { readonly kind: 'lost'; readonly seq: number; readonly reason: FrameLostReason };
 
 /** Options of {@link ReorderWindow}. */
 export interface ReorderWindowOptions {
@@ -56,10 +58,19 @@ export class ReorderWindow<T> {
   private readonly recent = new Map<number, 'lost' | 'cancelled'>();
   private lastExpected = -Infinity;
   private lastReleased = -Infinity;
-  private readonly counters: ReorderStats = { expected: 0, released: 0, lost: { deadline: 0, expired: 0, failed: 0 }, cancelled: 0, duplicates: 0, late: 0, unexpected: 0 };
+  private readonly counters: ReorderStats = {
+    expected: 0,
+    released: 0,
+    lost: { deadline: 0, expired: 0, failed: 0 },
+    cancelled: 0,
+    duplicates: 0,
+    late: 0,
+    unexpected: 0,
+  };
 
   constructor(options: ReorderWindowOptions) {
-    if (!(Number.isFinite(options.deadlineMs) && options.deadlineMs > 0)) throw new RangeError(`reorder deadlineMs must be a finite number > 0, got ${String(options.deadlineMs)}`);
+    if (!(Number.isFinite(options.deadlineMs) && options.deadlineMs > 0))
+      throw new RangeError(`reorder deadlineMs must be a finite number > 0, got ${String(options.deadlineMs)}`);
     const max = options.maxPending ?? 64;
     if (!(Number.isInteger(max) && max >= 1)) throw new RangeError(`reorder maxPending must be an integer >= 1, got ${String(max)}`);
     this.deadlineMs = options.deadlineMs;
@@ -85,8 +96,10 @@ export class ReorderWindow<T> {
   /** Registers a submitted frame. `seq` must be an integer above every seq expected before. */
   expect(seq: number, nowMs: number): void {
     if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`reorder expect: seq must be an integer >= 0, got ${String(seq)}`);
-    if (seq <= this.lastExpected) throw new RangeError(`reorder expect: seq ${seq} is not above the last expected seq ${this.lastExpected}`);
-    if (this.full) throw new RangeError(`reorder expect: ${this.pending.size} frames already pending (maxPending ${this.maxPending}); check full first`);
+    if (seq <= this.lastExpected)
+      throw new RangeError(`reorder expect: seq ${seq} is not above the last expected seq ${this.lastExpected}`);
+    if (this.full)
+      throw new RangeError(`reorder expect: ${this.pending.size} frames already pending (maxPending ${this.maxPending}); check full first`);
     this.lastExpected = seq;
     this.pending.set(seq, { deadlineAtMs: nowMs + this.deadlineMs, done: null });
     this.counters.expected++;

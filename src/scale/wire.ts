@@ -56,7 +56,10 @@ const wireFaceSchema = z.strictObject({
   ageYears: finite,
   gender: z.enum(['female', 'male']),
   genderScore: finite,
-  descriptor: z.string().max(1 << 20).optional(),
+  descriptor: z
+    .string()
+    .max(1 << 20)
+    .optional(),
 });
 
 /** Worker-side timings of one job, ms. */
@@ -123,14 +126,21 @@ export function encodeDescriptor(d: Float32Array): string {
 /** base64 -> Float32Array (a copy, aligned); throws when the length is not a whole number of floats. */
 export function decodeDescriptor(text: string): Float32Array {
   const bytes = Buffer.from(text, 'base64');
-  if (bytes.length % 4 !== 0 || bytes.length === 0) throw new Error(`descriptor: ${bytes.length} bytes is not a non-empty whole number of float32`);
+  if (bytes.length % 4 !== 0 || bytes.length === 0)
+    throw new Error(`descriptor: ${bytes.length} bytes is not a non-empty whole number of float32`);
   const out = new Float32Array(bytes.length / 4);
   new Uint8Array(out.buffer).set(bytes);
   return out;
 }
 
 export function toWireFace(f: Face): WireFace {
-  const w: WireFace = { box: [f.box[0], f.box[1], f.box[2], f.box[3]], score: f.score, ageYears: f.ageYears, gender: f.gender, genderScore: f.genderScore };
+  const w: WireFace = {
+    box: [f.box[0], f.box[1], f.box[2], f.box[3]],
+    score: f.score,
+    ageYears: f.ageYears,
+    gender: f.gender,
+    genderScore: f.genderScore,
+  };
   return f.descriptor !== undefined ? { ...w, descriptor: encodeDescriptor(f.descriptor) } : w;
 }
 

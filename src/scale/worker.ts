@@ -101,7 +101,14 @@ export function createInferProcessor(deps: InferProcessorDeps): (job: Job) => Pr
   const workerName = deps.workerName ?? `worker-${process.pid}`;
 
   const notifyLost = async (data: InferJob, reason: InboxLostReason, error?: string): Promise<void> => {
-    const msg: InboxMessage = { type: 'lost', sourceId: data.frame.sourceId, epoch: data.frame.epoch, seq: data.frame.seq, reason, ...(error !== undefined ? { error: error.slice(0, 2000) } : {}) };
+    const msg: InboxMessage = {
+      type: 'lost',
+      sourceId: data.frame.sourceId,
+      epoch: data.frame.epoch,
+      seq: data.frame.seq,
+      reason,
+      ...(error !== undefined ? { error: error.slice(0, 2000) } : {}),
+    };
     await redis.multi().rpush(data.replyTo, JSON.stringify(msg)).pexpire(data.replyTo, deps.inboxTtlMs).unlink(data.frame.key).exec();
   };
 
@@ -110,8 +117,10 @@ export function createInferProcessor(deps: InferProcessorDeps): (job: Job) => Pr
     let data: InferJob;
     try {
       data = parseInferJob(job.data);
-      if (!keys.isFrameKey(data.frame.key)) throw new Error(`frame.key ${JSON.stringify(data.frame.key)} is not a frame key of prefix ${JSON.stringify(keys.prefix)}`);
-      if (!keys.isInboxKey(data.replyTo)) throw new Error(`replyTo ${JSON.stringify(data.replyTo)} is not an inbox key of prefix ${JSON.stringify(keys.prefix)}`);
+      if (!keys.isFrameKey(data.frame.key))
+        throw new Error(`frame.key ${JSON.stringify(data.frame.key)} is not a frame key of prefix ${JSON.stringify(keys.prefix)}`);
+      if (!keys.isInboxKey(data.replyTo))
+        throw new Error(`replyTo ${JSON.stringify(data.replyTo)} is not an inbox key of prefix ${JSON.stringify(keys.prefix)}`);
     } catch (err) {
       stats.badData++;
       throw new UnrecoverableError(`job ${job.id}: ${(err as Error).message}`);
@@ -128,7 +137,15 @@ export function createInferProcessor(deps: InferProcessorDeps): (job: Job) => Pr
       }
       const rgb = await decodeFrame(bytes, ref);
       const t2 = performance.now();
-      const frame: Frame = { sourceId: ref.sourceId, seq: ref.seq, capturedAtMs: ref.capturedAtMs, ptsMs: 0, width: ref.width, height: ref.height, rgb };
+      const frame: Frame = {
+        sourceId: ref.sourceId,
+        seq: ref.seq,
+        capturedAtMs: ref.capturedAtMs,
+        ptsMs: 0,
+        width: ref.width,
+        height: ref.height,
+        rgb,
+      };
       const timing: AnalyzeTiming = { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 };
       let t3 = t2;
       const faces: readonly Face[] = await serial.run(() => {
@@ -160,9 +177,15 @@ export function createInferProcessor(deps: InferProcessorDeps): (job: Job) => Pr
         attempt: job.attemptsMade + 1,
       };
       // Result out and bytes gone in one step: a retry after this finds no bytes and reports `expired`, which the owner drops as a duplicate.
-      const res = await redis.multi().rpush(data.replyTo, JSON.stringify(msg)).pexpire(data.replyTo, deps.inboxTtlMs).unlink(ref.key).exec();
+      const res = await redis
+        .multi()
+        .rpush(data.replyTo, JSON.stringify(msg))
+        .pexpire(data.replyTo, deps.inboxTtlMs)
+        .unlink(ref.key)
+        .exec();
       const failed = res?.find(([e]) => e !== null);
-      if (res === null || failed) throw new Error(`pushing the result to ${data.replyTo} failed: ${failed?.[0]?.message ?? 'transaction aborted'}`);
+      if (res === null || failed)
+        throw new Error(`pushing the result to ${data.replyTo} failed: ${failed?.[0]?.message ?? 'transaction aborted'}`);
       stats.ok++;
       let descriptors = 0;
       for (const f of faces) if (f.descriptor !== undefined) descriptors++;
@@ -173,7 +196,9 @@ export function createInferProcessor(deps: InferProcessorDeps): (job: Job) => Pr
       else stats.transientErrors++;
       if (unrecoverable || isLastAttempt) {
         if (!unrecoverable) stats.failedFinal++;
-        await notifyLost(data, 'failed', (err as Error).message).catch((e: unknown) => deps.logger?.warn({ err: e, job: job.id }, 'telling the camera owner about a failed frame failed; its deadline will skip it'));
+        await notifyLost(data, 'failed', (err as Error).message).catch((e: unknown) =>
+          deps.logger?.warn({ err: e, job: job.id }, 'telling the camera owner about a failed frame failed; its deadline will skip it'),
+        );
       }
       if (unrecoverable) throw new UnrecoverableError(`job ${job.id}: ${(err as Error).message}`);
       throw err;
@@ -221,7 +246,8 @@ export function createInferWorker(options: InferWorkerOptions): InferWorker {
   });
   worker.on('error', (err) => options.logger?.warn({ err }, 'inference worker error'));
   worker.on('failed', (job, err) => {
-    if (err instanceof UnrecoverableError || err.name === 'UnrecoverableError') options.logger?.warn({ job: job?.id, err: err.message }, 'inference job has bad data; failed without retry');
+    if (err instanceof UnrecoverableError || err.name === 'UnrecoverableError')
+      options.logger?.warn({ job: job?.id, err: err.message }, 'inference job has bad data; failed without retry');
     else options.logger?.debug({ job: job?.id, attempt: job?.attemptsMade, err: err.message }, 'inference job attempt failed');
   });
   return {

@@ -17,7 +17,15 @@ describe('FrameStore on real Redis', () => {
   it('stores a JPEG under a prefixed key with a TTL; the reference carries no pixels; it decodes to the frame', async () => {
     const store = new FrameStore({ redis: r.redis, keys: r.keys, ttlMs: 20_000 });
     const ref = await store.put(frame, 7);
-    expect(ref).toMatchObject({ sourceId: 'door:1', seq: frame.seq, capturedAtMs: frame.capturedAtMs, width: frame.width, height: frame.height, encoding: 'jpeg', epoch: 7 });
+    expect(ref).toMatchObject({
+      sourceId: 'door:1',
+      seq: frame.seq,
+      capturedAtMs: frame.capturedAtMs,
+      width: frame.width,
+      height: frame.height,
+      encoding: 'jpeg',
+      epoch: 7,
+    });
     // The camera id is percent-encoded, so an id with ':' cannot reach another key.
     expect(ref.key).toBe(`${r.keys.prefix}:frame:door%3A1:7:${frame.seq}`);
     expect(JSON.stringify(ref).length).toBeLessThan(400);
@@ -61,7 +69,9 @@ describe('FrameStore on real Redis', () => {
     const other = await encodeFrame({ rgb: new Uint8Array(32 * 16 * 3), width: 32, height: 16 }, { encoding: 'jpeg' });
     await expect(decodeFrame(other, ref)).rejects.toThrow(/jpeg is 32x16x3, reference says 480x270x3/);
     await expect(decodeFrame(new Uint8Array(10), { ...ref, encoding: 'rgb' })).rejects.toThrow(/rgb bytes 10, expected 480x270x3/);
-    await expect(encodeFrame({ rgb: new Uint8Array(5), width: 2, height: 2 }, { encoding: 'jpeg' })).rejects.toThrow(/expected 2x2x3 = 12 bytes, got 5/);
+    await expect(encodeFrame({ rgb: new Uint8Array(5), width: 2, height: 2 }, { encoding: 'jpeg' })).rejects.toThrow(
+      /expected 2x2x3 = 12 bytes, got 5/,
+    );
     expect(() => new ScaleKeys('a b')).toThrow(/redis prefix/);
   });
 });

@@ -22,7 +22,13 @@ function manager(ownerId: string, cameras: string[], leaseMs: number): LeaseMana
 }
 
 function owner(cameras: string[], leaseMs: number, ownerId: string): Child {
-  const c = spawnTs('test/support/lease-child.ts', { REDIS_URL: TEST_REDIS_URL, CROWDLENS_REDIS_PREFIX: r.keys.prefix, LEASE_MS: String(leaseMs), CAMERAS: cameras.join(','), OWNER_ID: ownerId });
+  const c = spawnTs('test/support/lease-child.ts', {
+    REDIS_URL: TEST_REDIS_URL,
+    CROWDLENS_REDIS_PREFIX: r.keys.prefix,
+    LEASE_MS: String(leaseMs),
+    CAMERAS: cameras.join(','),
+    OWNER_ID: ownerId,
+  });
   children.push(c);
   return c;
 }
@@ -101,7 +107,12 @@ describe('camera leases on real Redis', () => {
     survivor.start();
     // Let the survivor take its share first (the child hands one camera back).
     await waitUntil('the survivor owns a camera', () => survivor.owned().length >= 1, 30_000);
-    const childTokens = new Map(child.lines.map((l) => /^ACQUIRED (\S+) (\d+)$/.exec(l)).filter((m) => m !== null).map((m) => [m[1] as string, Number(m[2])]));
+    const childTokens = new Map(
+      child.lines
+        .map((l) => /^ACQUIRED (\S+) (\d+)$/.exec(l))
+        .filter((m) => m !== null)
+        .map((m) => [m[1] as string, Number(m[2])]),
+    );
     const killedAt = Date.now();
     child.proc.kill('SIGKILL');
     await child.exited;

@@ -25,7 +25,15 @@ beforeAll(async () => {
 afterAll(() => analyzer.close());
 
 /** A Redis prefix, frame store, client and worker for one test; `done` closes them and deletes the keys. */
-async function rig(opts: { analyzer?: WorkerAnalyzer; client?: Partial<InferenceClientOptions>; frameTtlMs?: number; worker?: boolean; concurrency?: number } = {}) {
+async function rig(
+  opts: {
+    analyzer?: WorkerAnalyzer;
+    client?: Partial<InferenceClientOptions>;
+    frameTtlMs?: number;
+    worker?: boolean;
+    concurrency?: number;
+  } = {},
+) {
   const r = testRedis('crowdlens-test-queue');
   const frameStore = new FrameStore({ redis: r.redis, keys: r.keys, ttlMs: opts.frameTtlMs ?? 20_000 });
   const client = await InferenceClient.open({
@@ -42,7 +50,17 @@ async function rig(opts: { analyzer?: WorkerAnalyzer; client?: Partial<Inference
     ...opts.client,
   });
   let worker: InferWorker | null = null;
-  const startWorker = (): InferWorker => (worker = createInferWorker({ redis: r.redis, keys: r.keys, analyzer: opts.analyzer ?? analyzer, inboxTtlMs: 60_000, concurrency: opts.concurrency ?? 2, lockMs: 4000, workerName: 'w-test', logger }));
+  const startWorker = (): InferWorker =>
+    (worker = createInferWorker({
+      redis: r.redis,
+      keys: r.keys,
+      analyzer: opts.analyzer ?? analyzer,
+      inboxTtlMs: 60_000,
+      concurrency: opts.concurrency ?? 2,
+      lockMs: 4000,
+      workerName: 'w-test',
+      logger,
+    }));
   if (opts.worker ?? true) startWorker();
   return {
     r,
@@ -66,7 +84,8 @@ function collector() {
   return {
     released,
     handlers: {
-      onResult: (detections: FrameDetections, info: { attempt: number }) => void released.push({ seq: detections.seq, detections, attempt: info.attempt }),
+      onResult: (detections: FrameDetections, info: { attempt: number }) =>
+        void released.push({ seq: detections.seq, detections, attempt: info.attempt }),
       onLost: (seq: number, lost: FrameLostReason) => void released.push({ seq, lost }),
     },
   };
@@ -106,7 +125,11 @@ describe('inference queue on real Redis with the real models', () => {
         const got = c.released[i]?.detections as FrameDetections;
         expect(got).toMatchObject({ sourceId: 'cam-1', seq: f.seq, capturedAtMs: f.capturedAtMs, width: f.width, height: f.height });
         const jpeg = await encodeFrame(f, { encoding: 'jpeg' });
-        const local = await analyzer.analyze({ ...f, rgb: await decodeFrame(jpeg, { width: f.width, height: f.height, encoding: 'jpeg', key: 'k' }) }, { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 }, {});
+        const local = await analyzer.analyze(
+          { ...f, rgb: await decodeFrame(jpeg, { width: f.width, height: f.height, encoding: 'jpeg', key: 'k' }) },
+          { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 },
+          {},
+        );
         expect(got.faces.map((x) => x.box)).toEqual(local.map((x) => x.box));
         expect(got.faces.map((x) => x.ageYears)).toEqual(local.map((x) => x.ageYears));
         const plan = plans.get(f.seq) as ReturnType<CrowdTracker['descriptorPlan']>;
@@ -225,7 +248,11 @@ describe('inference queue on real Redis with the real models', () => {
       expect((await link.submit(frames[0] as Frame, 'none')).submitted).toBe(true);
       expect((await link.submit(frames[1] as Frame, 'none')).submitted).toBe(true);
       expect(await link.submit(frames[2] as Frame, 'none')).toEqual({ submitted: false, reason: 'in_flight' });
-      await waitUntil('the bytes expired', async () => (await t.r.redis.exists(t.r.keys.frame('cam-1', 3, (frames[1] as Frame).seq))) === 0, 10_000);
+      await waitUntil(
+        'the bytes expired',
+        async () => (await t.r.redis.exists(t.r.keys.frame('cam-1', 3, (frames[1] as Frame).seq))) === 0,
+        10_000,
+      );
       t.startWorker();
       await waitUntil('both released', () => c.released.length === 2);
       expect(c.released).toEqual([
@@ -251,7 +278,12 @@ describe('inference queue on real Redis with the real models', () => {
     };
     const maxInFlight = 2;
     const keep = 10;
-    const t = await rig({ analyzer: slow, concurrency: 1, frameTtlMs: 3000, client: { maxInFlightPerCamera: maxInFlight, resultDeadlineMs: 1000, keepCompletedJobs: keep, keepFailedJobs: keep } });
+    const t = await rig({
+      analyzer: slow,
+      concurrency: 1,
+      frameTtlMs: 3000,
+      client: { maxInFlightPerCamera: maxInFlight, resultDeadlineMs: 1000, keepCompletedJobs: keep, keepFailedJobs: keep },
+    });
     try {
       const cams = ['a', 'b', 'c'];
       const got = new Map(cams.map((c) => [c, [] as number[]]));
@@ -276,7 +308,12 @@ describe('inference queue on real Redis with the real models', () => {
         const keys = await t.r.keyList();
         let bytes = 0;
         for (const k of keys) bytes += Number((await t.r.redis.memory('USAGE', k)) ?? 0);
-        samples.push({ keys: keys.length, frames: keys.filter((k) => k.includes(':frame:')).length, bytes, waiting: await t.client.queue.getWaitingCount() });
+        samples.push({
+          keys: keys.length,
+          frames: keys.filter((k) => k.includes(':frame:')).length,
+          bytes,
+          waiting: await t.client.queue.getWaitingCount(),
+        });
       }
       producing = false;
       await Promise.all(producers);
@@ -299,7 +336,8 @@ describe('inference queue on real Redis with the real models', () => {
       const late = Math.max(...samples.slice(-6).map((s) => s.bytes));
       expect(late).toBeLessThan(early * 1.5 + 200_000);
       // Each camera's releases are increasing seqs, each once.
-      for (const seqs of got.values()) for (let i = 1; i < seqs.length; i++) expect(seqs[i] as number).toBeGreaterThan(seqs[i - 1] as number);
+      for (const seqs of got.values())
+        for (let i = 1; i < seqs.length; i++) expect(seqs[i] as number).toBeGreaterThan(seqs[i - 1] as number);
     } finally {
       await t.done();
     }

@@ -50,7 +50,19 @@ describe('re-identification carried across an owner change (opt-in)', () => {
     expect(leaseB!.token).toBeGreaterThan(leaseA!.token);
     // A stale owner's write is refused and leaves the stream as it was.
     const before = await r.redis.xlen(r.keys.reid('door'));
-    expect(await store.save(leaseA!, [{ personId: 99, lastSeenMs: 0, inView: false, descriptor: unitVector(99), descriptorCount: 1, fusion: { samples: 0, ignored: 0, droppedAgeSamples: 0, totalWeight: 0, maleLogOdds: 0, ages: [] }, lastReported: null }])).toBe(false);
+    expect(
+      await store.save(leaseA!, [
+        {
+          personId: 99,
+          lastSeenMs: 0,
+          inView: false,
+          descriptor: unitVector(99),
+          descriptorCount: 1,
+          fusion: { samples: 0, ignored: 0, droppedAgeSamples: 0, totalWeight: 0, maleLogOdds: 0, ages: [] },
+          lastReported: null,
+        },
+      ]),
+    ).toBe(false);
     expect(await r.redis.xlen(r.keys.reid('door'))).toBe(before);
     const pttl = await r.redis.pttl(r.keys.reid('door'));
     expect(pttl).toBeGreaterThan(0);
@@ -68,7 +80,12 @@ describe('re-identification carried across an owner change (opt-in)', () => {
     const evB: TrackEvent[] = [];
     for (let k = 30; k < 40; k++) evB.push(...b.update(frame(k, { 1: box(100 + k), 2: box(600 + k), 3: box(1000) })));
     const e = entered(evB);
-    expect(e.filter((x) => x.returning).map((x) => x.personId).sort()).toEqual([1, 2]);
+    expect(
+      e
+        .filter((x) => x.returning)
+        .map((x) => x.personId)
+        .sort(),
+    ).toEqual([1, 2]);
     const newcomer = e.find((x) => !x.returning);
     expect(newcomer?.personId).toBe(3);
     expect(b.stats()).toMatchObject({ carryImported: 2, returning: 2 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ReorderWindow, type Released } from '../../src/scale/reorder.ts';
 
-const seqs = (r: readonly Released<string>[]): string[] => r.map((x) => (x.kind === 'result' ? `${x.seq}=${x.value}` : `${x.seq}!${x.reason}`));
+const seqs = (r: readonly Released<string>[]): string[] =>
+  r.map((x) => (x.kind === 'result' ? `${x.seq}=${x.value}` : `${x.seq}!${x.reason}`));
 
 describe('ReorderWindow', () => {
   it('releases results in seq order whatever order they arrive in', () => {
@@ -88,7 +89,7 @@ describe('ReorderWindow', () => {
 
   it('under a random arrival order with duplicates and losses, releases every seq exactly once, increasing', () => {
     let state = 12345;
-    const rand = (): number => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = (): number => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const w = new ReorderWindow<number>({ deadlineMs: 50, maxPending: 8 });
     const released: number[] = [];
     let now = 0;

@@ -21,7 +21,14 @@ afterAll(async () => {
 });
 
 function worker(mode: 'hang' | 'slow' | 'real'): Child {
-  const c = spawnTs('test/support/scale-worker-child.ts', { CROWDLENS_REDIS_URL: TEST_REDIS_URL, CROWDLENS_REDIS_PREFIX: r.keys.prefix, CROWDLENS_JOB_LOCK_MS: '2000', CROWDLENS_WORKER_CONCURRENCY: '1', CROWDLENS_LOG_LEVEL: 'warn', MODE: mode });
+  const c = spawnTs('test/support/scale-worker-child.ts', {
+    CROWDLENS_REDIS_URL: TEST_REDIS_URL,
+    CROWDLENS_REDIS_PREFIX: r.keys.prefix,
+    CROWDLENS_JOB_LOCK_MS: '2000',
+    CROWDLENS_WORKER_CONCURRENCY: '1',
+    CROWDLENS_LOG_LEVEL: 'warn',
+    MODE: mode,
+  });
   children.push(c);
   return c;
 }

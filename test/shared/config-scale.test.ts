@@ -24,7 +24,17 @@ describe('scale-out configuration', () => {
 
   it('reads REDIS_URL, with CROWDLENS_REDIS_URL winning, and the CROWDLENS_* scale keys', () => {
     expect(loadConfig({ env: { REDIS_URL: 'redis://a:6379' } }).redisUrl).toBe('redis://a:6379');
-    const c = loadConfig({ env: { REDIS_URL: 'redis://a:6379', CROWDLENS_REDIS_URL: 'redis://b:6380/2', CROWDLENS_REDIS_PREFIX: 'site-1', CROWDLENS_LEASE_MS: '4000', CROWDLENS_MAX_IN_FLIGHT: '5', CROWDLENS_REID_CARRY: 'yes', CROWDLENS_FRAME_ENCODING: 'rgb' } });
+    const c = loadConfig({
+      env: {
+        REDIS_URL: 'redis://a:6379',
+        CROWDLENS_REDIS_URL: 'redis://b:6380/2',
+        CROWDLENS_REDIS_PREFIX: 'site-1',
+        CROWDLENS_LEASE_MS: '4000',
+        CROWDLENS_MAX_IN_FLIGHT: '5',
+        CROWDLENS_REID_CARRY: 'yes',
+        CROWDLENS_FRAME_ENCODING: 'rgb',
+      },
+    });
     expect(c.redisUrl).toBe('redis://b:6380/2');
     expect(c.scale).toMatchObject({ prefix: 'site-1', leaseMs: 4000, maxInFlightPerCamera: 5, reidCarry: true, frameEncoding: 'rgb' });
     expect(loadConfig({ env: { CROWDLENS_REID_CARRY: 'off' } }).scale.reidCarry).toBe(false);
@@ -49,7 +59,9 @@ describe('scale-out configuration', () => {
   it('openScale builds the parts from the configuration, every key under the prefix', async () => {
     const prefix = testPrefix();
     expect(() => openScale(loadConfig({ env: {} }))).toThrow(/redisUrl/);
-    const scale = openScale(loadConfig({ env: { REDIS_URL: TEST_REDIS_URL, CROWDLENS_REDIS_PREFIX: prefix, CROWDLENS_JPEG_QUALITY: '80' } }));
+    const scale = openScale(
+      loadConfig({ env: { REDIS_URL: TEST_REDIS_URL, CROWDLENS_REDIS_PREFIX: prefix, CROWDLENS_JPEG_QUALITY: '80' } }),
+    );
     try {
       expect(scale.keys.bullPrefix).toBe(`${prefix}:bull`);
       expect(scale.frames).toMatchObject({ encoding: 'jpeg', jpegQuality: 80, ttlMs: 30_000 });

@@ -15,7 +15,11 @@ export interface Child {
 }
 
 export function spawnTs(file: string, env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.resolve(ROOT, file)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.resolve(ROOT, file)], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
   let buf = '';
@@ -31,7 +35,9 @@ export function spawnTs(file: string, env: Record<string, string>): Child {
     }
   });
   proc.stderr?.on('data', (d: Buffer) => void (err = (err + d.toString()).slice(-20_000)));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return {
     proc,
     lines,
@@ -41,7 +47,10 @@ export function spawnTs(file: string, env: Record<string, string>): Child {
       const seen = lines.find((l) => re.test(l));
       if (seen !== undefined) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`child ${file}: no line matching ${re} within ${timeoutMs} ms; stderr: ${err.slice(-2000)}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`child ${file}: no line matching ${re} within ${timeoutMs} ms; stderr: ${err.slice(-2000)}`)),
+          timeoutMs,
+        );
         const w = {
           re,
           resolve: (l: string) => {
@@ -53,7 +62,9 @@ export function spawnTs(file: string, env: Record<string, string>): Child {
         waiters.push(w);
         void exited.then(({ code, signal }) => {
           clearTimeout(timer);
-          reject(new Error(`child ${file} exited (code ${code}, signal ${signal}) before a line matching ${re}; stderr: ${err.slice(-2000)}`));
+          reject(
+            new Error(`child ${file} exited (code ${code}, signal ${signal}) before a line matching ${re}; stderr: ${err.slice(-2000)}`),
+          );
         });
       });
     },

@@ -12,7 +12,13 @@ const env = process.env;
 const redis = connectRedis(env['REDIS_URL'] as string, { name: 'crowdlens-test-lease-child' });
 const keys = new ScaleKeys(env['CROWDLENS_REDIS_PREFIX'] as string);
 const owner = env['OWNER_ID'] as string;
-const leases = new LeaseManager({ redis, keys, ownerId: owner, leaseMs: Number(env['LEASE_MS']), cameras: (env['CAMERAS'] as string).split(',') });
+const leases = new LeaseManager({
+  redis,
+  keys,
+  ownerId: owner,
+  leaseMs: Number(env['LEASE_MS']),
+  cameras: (env['CAMERAS'] as string).split(','),
+});
 leases.on('acquired', (l) => process.stdout.write(`ACQUIRED ${l.cameraId} ${l.token}\n`));
 leases.on('lost', (l, reason) => process.stdout.write(`LOST ${l.cameraId} ${l.token} ${reason}\n`));
 leases.start();

@@ -16,7 +16,12 @@ export function testPrefix(): string {
 }
 
 /** A connection, keys under a fresh prefix, and a cleanup that deletes them and disconnects. */
-export function testRedis(name = 'crowdlens-test'): { redis: Redis; keys: ScaleKeys; cleanup: () => Promise<void>; keyList: () => Promise<string[]> } {
+export function testRedis(name = 'crowdlens-test'): {
+  redis: Redis;
+  keys: ScaleKeys;
+  cleanup: () => Promise<void>;
+  keyList: () => Promise<string[]>;
+} {
   const redis = connectRedis(TEST_REDIS_URL, { name });
   const keys = new ScaleKeys(testPrefix());
   return {

@@ -5,9 +5,13 @@ import { unitVector } from '../support/vectors.ts';
 
 describe('CrowdTracker.descriptorPlan', () => {
   it('as plain data (JSON round trip, as it crosses to a worker) decides exactly as wantsDescriptor', () => {
-    const crowd = new CrowdTracker({ sourceId: 'c', tracker: { minHits: 3, maxMissedMs: 300, iouThreshold: 0.3, minScore: 0.5, minScoreToStart: 0.7 }, descriptorsPerTrack: 2 });
+    const crowd = new CrowdTracker({
+      sourceId: 'c',
+      tracker: { minHits: 3, maxMissedMs: 300, iouThreshold: 0.3, minScore: 0.5, minScoreToStart: 0.7 },
+      descriptorsPerTrack: 2,
+    });
     let seed = 7;
-    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     let checked = 0;
     let wanted = 0;
     for (let k = 0; k < 60; k++) {
@@ -15,7 +19,14 @@ describe('CrowdTracker.descriptorPlan', () => {
       for (let p = 0; p < 4; p++) {
         if ((k + p * 7) % 25 > 18) continue; // people come and go
         const x = 50 + p * 250 + k * 3;
-        faces.push({ box: [x, 100, x + 80, 190], score: 0.6 + 0.1 * p, ageYears: 30, gender: 'male', genderScore: 0.9, ...(rand() < 0.7 ? { descriptor: unitVector(p + 1) } : {}) });
+        faces.push({
+          box: [x, 100, x + 80, 190],
+          score: 0.6 + 0.1 * p,
+          ageYears: 30,
+          gender: 'male',
+          genderScore: 0.9,
+          ...(rand() < 0.7 ? { descriptor: unitVector(p + 1) } : {}),
+        });
       }
       const atMs = k * 100;
       const plan = JSON.parse(JSON.stringify(crowd.descriptorPlan(atMs))) as DescriptorPlan;
