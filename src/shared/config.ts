@@ -2,11 +2,97 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /**
+ * Scale-out over Redis (used only when a Redis URL is set): key prefix, camera leases, the
+ * inference queue and the frame-by-reference store. Owned by src/scale; kept in its own block.
+ */
+/** Env booleans: 1/true/yes/on and 0/false/no/off; anything else fails validation naming the field. */
+const envBoolean = z.preprocess((v) => (typeof v === 'string' ? (/^(1|true|yes|on)$/i.test(v) ? true : /^(0|false|no|off)$/i.test(v) ? false : v) : v), z.boolean());
+
+export const scaleConfigSchema = z.object({
+  /**
+   * Prefix of every Redis key crowdlens writes, BullMQ's included (`<prefix>:bull:infer:*`, `<prefix>:frame:*`,
+   * `<prefix>:lease:*`, ...), so several deployments and test runs share one Redis. Env `CROWDLENS_REDIS_PREFIX`. Default `crowdlens`.
+   */
+  prefix: z.string().regex(/^[A-Za-z0-9_.{}-][A-Za-z0-9_.{}:-]{0,63}$/, 'expected 1-64 characters of A-Z a-z 0-9 _ . - { } : (not starting with ":")').default('crowdlens'),
+  /**
+   * Camera lease, ms: the longest a camera stays without an ingest owner after its owner dies. The lease key
+   * lives half of this and is renewed every eighth. Env `CROWDLENS_LEASE_MS`. Default 10000.
+   */
+  leaseMs: z.coerce.number().int().min(1000).max(600_000).default(10_000),
+  /**
+   * Inference jobs one worker process runs at once. Model runs are serialised inside a process (onnxruntime-node
+   * runs on the main thread); more than 1 overlaps fetching and decoding with inference. Run more worker
+   * processes for more cores. Env `CROWDLENS_WORKER_CONCURRENCY`. Default 2.
+   */
+  workerConcurrency: z.coerce.number().int().min(1).max(64).default(2),
+  /**
+   * Frames of one camera submitted and not yet handed to its tracker; past it ingest skips frames (counted,
+   * reason `in_flight`). Bounds the queue at cameras x this. Env `CROWDLENS_MAX_IN_FLIGHT`. Default 3.
+   */
+  maxInFlightPerCamera: z.coerce.number().int().min(1).max(64).default(3),
+  /**
+   * Life of a frame's bytes in Redis, ms (a safety net: workers delete them once analysed, the owner when it
+   * gives up). Must exceed `resultDeadlineMs`. Env `CROWDLENS_FRAME_TTL_MS`. Default 30000.
+   */
+  frameTtlMs: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  /**
+   * How long the camera owner waits for a frame's result before skipping it (counted, reason `deadline`);
+   * later frames wait behind it in the reorder window until then. Must cover a killed worker's job being
+   * recovered (about 2 x `jobLockMs`). Env `CROWDLENS_RESULT_DEADLINE_MS`. Default 15000.
+   */
+  resultDeadlineMs: z.coerce.number().int().min(100).max(300_000).default(15_000),
+  /**
+   * BullMQ job lock, ms: a worker that dies mid-job loses its lock after this; the stalled-job check runs every
+   * half of it, so the job is back in the queue within about 2 x this. Env `CROWDLENS_JOB_LOCK_MS`. Default 4000.
+   */
+  jobLockMs: z.coerce.number().int().min(1000).max(300_000).default(4000),
+  /**
+   * How frame bytes are held in Redis: `jpeg` (sharp, `jpegQuality`, ~13x smaller than raw at 720p) or `rgb` (raw RGB24;
+   * cheaper CPU, 2.8 MB per 720p frame: only for Redis on the same host and few cameras). Chosen by `npm run bench:frames`.
+   * Env `CROWDLENS_FRAME_ENCODING`. Default `jpeg`.
+   */
+  frameEncoding: z.enum(['jpeg', 'rgb']).default('jpeg'),
+  /** JPEG quality 1-100 for `frameEncoding: jpeg`. Env `CROWDLENS_JPEG_QUALITY`. Default 95 (bench:frames: fused age MAE 3.89 vs 3.83 raw; q90 4.12). */
+  jpegQuality: z.coerce.number().int().min(1).max(100).default(95),
+  /** Attempts per inference job (transient faults retry with a 100 ms backoff, doubling). Env `CROWDLENS_JOB_ATTEMPTS`. Default 3. */
+  jobAttempts: z.coerce.number().int().min(1).max(20).default(3),
+  /** Finished jobs kept in Redis (`removeOnComplete` count; they hold no pixels and no descriptors). Env `CROWDLENS_KEEP_COMPLETED_JOBS`. Default 100. */
+  keepCompletedJobs: z.coerce.number().int().min(0).max(100_000).default(100),
+  /** Failed jobs kept in Redis for inspection (`removeOnFail` count). Env `CROWDLENS_KEEP_FAILED_JOBS`. Default 1000. */
+  keepFailedJobs: z.coerce.number().int().min(0).max(100_000).default(1000),
+  /**
+   * Carry departed people's face descriptors in Redis across a change of camera owner (TTL = the
+   * re-identification window), so a person seen again after a takeover is not counted twice. Off by default:
+   * descriptors then never outlive their processing in Redis. Env `CROWDLENS_REID_CARRY`. Default false.
+   */
+  reidCarry: envBoolean.default(false),
+}).refine((s) => s.frameTtlMs > s.resultDeadlineMs, { message: 'frameTtlMs must exceed resultDeadlineMs', path: ['frameTtlMs'] });
+
+/** Env variable -> config path for {@link scaleConfigSchema}. `REDIS_URL` comes first so `CROWDLENS_REDIS_URL` wins. */
+const SCALE_ENV_MAP: Record<string, readonly string[]> = {
+  REDIS_URL: ['redisUrl'],
+  CROWDLENS_REDIS_PREFIX: ['scale', 'prefix'],
+  CROWDLENS_LEASE_MS: ['scale', 'leaseMs'],
+  CROWDLENS_WORKER_CONCURRENCY: ['scale', 'workerConcurrency'],
+  CROWDLENS_MAX_IN_FLIGHT: ['scale', 'maxInFlightPerCamera'],
+  CROWDLENS_FRAME_TTL_MS: ['scale', 'frameTtlMs'],
+  CROWDLENS_RESULT_DEADLINE_MS: ['scale', 'resultDeadlineMs'],
+  CROWDLENS_JOB_LOCK_MS: ['scale', 'jobLockMs'],
+  CROWDLENS_JOB_ATTEMPTS: ['scale', 'jobAttempts'],
+  CROWDLENS_FRAME_ENCODING: ['scale', 'frameEncoding'],
+  CROWDLENS_JPEG_QUALITY: ['scale', 'jpegQuality'],
+  CROWDLENS_KEEP_COMPLETED_JOBS: ['scale', 'keepCompletedJobs'],
+  CROWDLENS_KEEP_FAILED_JOBS: ['scale', 'keepFailedJobs'],
+  CROWDLENS_REID_CARRY: ['scale', 'reidCarry'],
+};
+
+/**
  * The one configuration schema. Sources, lowest precedence first: defaults, an optional JSON file
  * (`--config FILE` or `CROWDLENS_CONFIG`), environment (`CROWDLENS_*`), command-line flags.
  * Every stage reads its section from here; nothing else parses env or flags.
  */
 export const configSchema = z.object({
+  scale: scaleConfigSchema.prefault({}),
   log: z.object({
     /** pino level. Env `CROWDLENS_LOG_LEVEL`. Default `info`. */
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -71,7 +157,7 @@ export const configSchema = z.object({
     /** Cameras the registry accepts at most. Env `CROWDLENS_MAX_CAMERAS`. Default 64. */
     maxCameras: z.coerce.number().int().min(1).max(10_000).default(64),
   }).prefault({}),
-  /** Redis URL; when absent everything runs in one process. Env `CROWDLENS_REDIS_URL`. */
+  /** Redis URL (`redis://[user:pass@]host:port[/db]`, `rediss://` for TLS); when absent everything runs in one process. Env `CROWDLENS_REDIS_URL`, else `REDIS_URL`. */
   redisUrl: z.string().url().optional(),
 });
 
@@ -79,6 +165,7 @@ export type Config = z.infer<typeof configSchema>;
 
 /** Env variable -> config path. */
 const ENV_MAP: Record<string, readonly string[]> = {
+  ...SCALE_ENV_MAP,
   CROWDLENS_LOG_LEVEL: ['log', 'level'],
   CROWDLENS_PROVIDER: ['infer', 'provider'],
   CROWDLENS_THREADS: ['infer', 'intraOpThreads'],

@@ -136,3 +136,74 @@ export interface DemographicsSnapshot {
 }
 
 export type TrackEvent = PersonEnteredEvent | PersonUpdatedEvent | PersonLeftEvent | DemographicsSnapshot;
+
+// ---- Scale-out messages (src/scale): frames by reference, the inference job, its result. ----
+
+/** How a frame's pixels are held in Redis between the camera owner and a worker. */
+export type FrameEncoding = 'jpeg' | 'rgb';
+
+/**
+ * A sampled frame by reference: its bytes sit in Redis under `key` for a short TTL; job JSON carries
+ * this, never pixels.
+ */
+export interface FrameRef {
+  /** Camera id (the Frame's sourceId). */
+  readonly sourceId: string;
+  /** The Frame's seq: 0-based at the sampled rate, increasing within one `epoch`. */
+  readonly seq: number;
+  /** Capture time, ms since the Unix epoch. */
+  readonly capturedAtMs: number;
+  /** Redis key of the bytes, under the deployment's prefix; deleted once analysed, else expires. */
+  readonly key: string;
+  /** Width in pixels. */
+  readonly width: number;
+  /** Height in pixels. */
+  readonly height: number;
+  /** `jpeg` (sharp, quality in the store's options) or `rgb` (RGB24, `width * height * 3` bytes). */
+  readonly encoding: FrameEncoding;
+  /** Stored size, bytes. */
+  readonly byteLength: number;
+  /**
+   * Fencing token of the camera lease under which the frame was sampled. Seqs restart with a new
+   * owner, so (sourceId, epoch, seq) names a frame; results for another epoch are ignored.
+   */
+  readonly epoch: number;
+}
+
+/**
+ * What a camera's tracker tells a remote analyzer about which faces need a face descriptor: the
+ * inputs of src/track's CrowdTracker.wantsDescriptor, taken when the frame is submitted (a callback
+ * cannot cross processes). Boxes are the live tracks' last boxes, source pixels.
+ */
+export interface DescriptorPlan {
+  /** Tracker IoU gate: a face continues a track when IoU with its box >= this (and > 0). */
+  readonly iouThreshold: number;
+  /** Faces scoring below this are ignored by the tracker: no descriptor. */
+  readonly minScore: number;
+  /** A face that continues no track gets a descriptor only when it scores at least this (it may start one). */
+  readonly minScoreToStart: number;
+  /** Boxes of live tracks that still want descriptors. */
+  readonly wanting: readonly BoxXyxy[];
+  /** Boxes of live tracks that have all the descriptors they keep. */
+  readonly satisfied: readonly BoxXyxy[];
+}
+
+/** Which faces of a frame get a descriptor: none, every face, or as the tracker's plan says. */
+export type DescriptorRequest = 'none' | 'all' | DescriptorPlan;
+
+/** An inference job's data: a frame reference, where to send the result, and the tracker's hints. */
+export interface InferJob {
+  readonly frame: FrameRef;
+  /** Redis list (under the prefix) the worker pushes the result to: the camera owner's inbox. */
+  readonly replyTo: string;
+  readonly descriptors: DescriptorRequest;
+}
+
+/** Why a frame's result never reached the tracker. */
+export type FrameLostReason =
+  /** No result within the result deadline. */
+  | 'deadline'
+  /** The worker found the bytes gone (TTL passed before it got to the frame). */
+  | 'expired'
+  /** The job failed for good (bad data, or transient faults past the attempts). */
+  | 'failed';

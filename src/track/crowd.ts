@@ -5,11 +5,11 @@
  * snapshotted on frame time. Pure: no I/O, no clock; deterministic; memory bounded.
  */
 import { iou } from '../shared/geometry.ts';
-import type { BoxXyxy, DemographicsSnapshot, FrameDetections, Gender, PersonEstimate, TrackEvent } from '../shared/messages.ts';
+import type { BoxXyxy, DemographicsSnapshot, DescriptorPlan, FrameDetections, Gender, PersonEstimate, TrackEvent } from '../shared/messages.ts';
 import { Demographics } from './demographics.ts';
 import type { DemographicsParams } from './demographics.ts';
 import { PersonFusion, fusionParams } from './fusion.ts';
-import type { FusionParams } from './fusion.ts';
+import type { FusionParams, FusionState } from './fusion.ts';
 import { IouTracker } from './iou-tracker.ts';
 import type { TrackerEvent, TrackerParams } from './iou-tracker.ts';
 import { ReidMemory } from './reid.ts';
@@ -39,7 +39,36 @@ export interface CrowdTrackerOptions {
    * is decided. Integer >= 1, or Infinity to average every descriptor of the track. Default {@link DEFAULT_DESCRIPTORS_PER_TRACK}.
    */
   readonly descriptorsPerTrack?: number;
+  /** Id of the first new person (integer >= 1): a tracker that takes over a camera starts above the ids its predecessor gave. Default 1. */
+  readonly firstPersonId?: number;
+  /**
+   * Record people with descriptors for {@link CrowdTracker.takeCarried} (when confirmed, and when they leave), so
+   * another tracker of the same camera can recognise them ({@link CrowdTracker.importCarried}). Default false.
+   */
+  readonly carry?: boolean;
 }
+
+/**
+ * A person as carried to another tracker of the same camera (e.g. a new owner process) so that a return within
+ * the re-identification window is recognised: their descriptor evidence and age/gender evidence. Plain data.
+ */
+export interface CarriedPerson {
+  readonly personId: number;
+  /** Last sighting, ms of frame time. */
+  readonly lastSeenMs: number;
+  /** Recorded while the person was in view (at confirmation) rather than when they left. */
+  readonly inView: boolean;
+  /** Mean of the person's (first few) face descriptors. */
+  readonly descriptor: Float32Array;
+  /** Descriptors behind the mean. */
+  readonly descriptorCount: number;
+  readonly fusion: FusionState;
+  /** The estimate last reported in a person event, or null. */
+  readonly lastReported: PersonEstimate | null;
+}
+
+/** Carried records queued at most (oldest dropped first, counted) when nobody takes them. */
+const MAX_CARRY_QUEUE = 10_000;
 
 /** Default {@link CrowdTrackerOptions.descriptorsPerTrack}. */
 export const DEFAULT_DESCRIPTORS_PER_TRACK = 3;
@@ -84,6 +113,10 @@ export interface CrowdStats {
   readonly descriptorsRejected: number;
   /** Face descriptors ignored because their track already had `descriptorsPerTrack`. */
   readonly descriptorsIgnored: number;
+  /** Carried records dropped because nobody took them (queue bound). */
+  readonly carryDropped: number;
+  /** Carried people imported into the re-identification memory. */
+  readonly carryImported: number;
   readonly reid: ReidStats;
   /** People dropped from the demographics window table by its bound. */
   readonly demographicsEvicted: number;
@@ -120,6 +153,25 @@ interface DepartedPerson {
   readonly lastReported: PersonEstimate | null;
 }
 
+/**
+ * Whether a face gets a descriptor under `plan` (see {@link CrowdTracker.wantsDescriptor}, which is
+ * this on the tracker's current plan): false below the tracker's minScore or for an empty box; true
+ * when it continues a track that still wants descriptors; false when it continues only satisfied
+ * tracks; otherwise (a new face) true when it scores at least minScoreToStart. Pure.
+ */
+export function planWantsDescriptor(plan: DescriptorPlan, face: DescriptorCandidate): boolean {
+  const { box, score } = face;
+  if (score !== undefined && !(score >= plan.minScore)) return false;
+  if (!(box[2] > box[0] && box[3] > box[1])) return false;
+  const continues = (b: BoxXyxy): boolean => {
+    const overlap = iou(b, box);
+    return overlap >= plan.iouThreshold && overlap > 0;
+  };
+  if (plan.wanting.some(continues)) return true;
+  if (plan.satisfied.some(continues)) return false;
+  return score === undefined || score >= plan.minScoreToStart;
+}
+
 export class CrowdTracker {
   readonly sourceId: string;
   readonly snapshotEveryMs: number;
@@ -138,7 +190,9 @@ export class CrowdTracker {
   private lastTimeMs = -Infinity;
   private nextSnapshotMs: number | null = null;
   private descriptorSize: number | null = null;
-  private counters = { frames: 0, persons: 0, returning: 0, personsEvicted: 0, tentativeDiscarded: 0, descriptorsRejected: 0, descriptorsIgnored: 0 };
+  private readonly carry: boolean;
+  private carried: CarriedPerson[] = [];
+  private counters = { frames: 0, persons: 0, returning: 0, personsEvicted: 0, tentativeDiscarded: 0, descriptorsRejected: 0, descriptorsIgnored: 0, carryDropped: 0, carryImported: 0 };
 
   constructor(options: CrowdTrackerOptions) {
     if (typeof options.sourceId !== 'string' || options.sourceId === '') throw new Error(`crowd option sourceId must be a non-empty string, got ${JSON.stringify(options.sourceId)}`);
@@ -149,6 +203,10 @@ export class CrowdTracker {
     const perTrack = options.descriptorsPerTrack ?? DEFAULT_DESCRIPTORS_PER_TRACK;
     if (!((Number.isInteger(perTrack) && perTrack >= 1) || perTrack === Infinity)) throw new Error(`crowd option descriptorsPerTrack must be an integer >= 1 or Infinity, got ${String(perTrack)}`);
     this.descriptorsPerTrack = perTrack;
+    const first = options.firstPersonId ?? 1;
+    if (!(Number.isSafeInteger(first) && first >= 1)) throw new Error(`crowd option firstPersonId must be a safe integer >= 1, got ${String(first)}`);
+    this.nextPersonId = first;
+    this.carry = options.carry ?? false;
     this.sourceId = options.sourceId;
     this.snapshotEveryMs = every;
     this.maxPersons = maxPersons;
@@ -218,21 +276,24 @@ export class CrowdTracker {
    *   (unmatched for more than maxMissedMs) are not continued. Default: no track counts as ended.
    */
   wantsDescriptor(face: DescriptorCandidate, atMs?: number): boolean {
-    const { box, score } = face;
+    return planWantsDescriptor(this.descriptorPlan(atMs), face);
+  }
+
+  /**
+   * The inputs of {@link wantsDescriptor} as plain data, for an analyzer in another process
+   * (src/scale sends it with the frame; {@link planWantsDescriptor} evaluates it there).
+   * @param atMs capture time of the frame the plan is for, ms; as in {@link wantsDescriptor}.
+   */
+  descriptorPlan(atMs?: number): DescriptorPlan {
     const p = this.tracker.params;
-    if (score !== undefined && !(score >= p.minScore)) return false;
-    if (!(box[2] > box[0] && box[3] > box[1])) return false;
-    let continuesFull = false;
+    const wanting: BoxXyxy[] = [];
+    const satisfied: BoxXyxy[] = [];
     for (const active of this.tracker.activeTracks()) {
       const t = this.tracks.get(active.id);
       if (t === undefined || (atMs !== undefined && atMs - t.lastSeenMs > p.maxMissedMs)) continue;
-      const overlap = iou(active.box, box);
-      if (!(overlap >= p.iouThreshold && overlap > 0)) continue;
-      if (t.descriptorCount < this.descriptorsPerTrack) return true;
-      continuesFull = true;
+      (t.descriptorCount < this.descriptorsPerTrack ? wanting : satisfied).push(active.box);
     }
-    if (continuesFull) return false;
-    return score === undefined || score >= (p.minScoreToStart ?? p.minScore);
+    return { iouThreshold: p.iouThreshold, minScore: p.minScore, minScoreToStart: p.minScoreToStart ?? p.minScore, wanting, satisfied };
   }
 
   /** Ends every track at `atMs` (end of stream) and returns their person.left events and a final snapshot. */
@@ -268,6 +329,34 @@ export class CrowdTracker {
     const rows: { personId: number; box: BoxXyxy; score: number }[] = [];
     for (const t of this.tracks.values()) if (t.personId !== null && t.lastSeenMs === this.lastTimeMs) rows.push({ personId: t.personId, box: t.box, score: t.score });
     return rows;
+  }
+
+  /** The people recorded for carrying since the last call (option `carry`), oldest first; the queue is emptied. */
+  takeCarried(): CarriedPerson[] {
+    const out = this.carried;
+    this.carried = [];
+    return out;
+  }
+
+  /**
+   * Remembers people carried from another tracker of this camera as departed at their `lastSeenMs`, so a
+   * return within the re-identification window keeps their id (person.entered `returning: true`) and their
+   * age/gender evidence. The latest record per person wins; people known here already are skipped. New
+   * ids continue above the highest carried id. Throws naming the field on a malformed record.
+   */
+  importCarried(records: readonly CarriedPerson[]): void {
+    for (const r of [...records].sort((a, b) => a.lastSeenMs - b.lastSeenMs)) {
+      if (!(Number.isSafeInteger(r.personId) && r.personId >= 1)) throw new Error(`carried personId must be a safe integer >= 1, got ${String(r.personId)}`);
+      if (!Number.isFinite(r.lastSeenMs)) throw new Error(`carried person ${r.personId}: lastSeenMs must be finite, got ${String(r.lastSeenMs)}`);
+      if (!(Number.isInteger(r.descriptorCount) && r.descriptorCount >= 1)) throw new Error(`carried person ${r.personId}: descriptorCount must be an integer >= 1, got ${String(r.descriptorCount)}`);
+      if (this.descriptorSize === null) this.descriptorSize = r.descriptor.length;
+      if (r.descriptor.length !== this.descriptorSize || !r.descriptor.every((v) => Number.isFinite(v))) throw new Error(`carried person ${r.personId}: descriptor must be ${this.descriptorSize} finite values`);
+      if (this.inView.has(r.personId) || this.people.has(r.personId)) continue;
+      const descriptorSum = Float64Array.from(r.descriptor, (v) => v * r.descriptorCount);
+      this.reid.depart(r.personId, Float32Array.from(r.descriptor), r.lastSeenMs, { fusion: PersonFusion.fromState(r.fusion, this.fusionParams), descriptorSum, descriptorCount: r.descriptorCount, lastReported: r.lastReported });
+      this.nextPersonId = Math.max(this.nextPersonId, r.personId + 1);
+      this.counters.carryImported++;
+    }
   }
 
   stats(): CrowdStats {
@@ -319,6 +408,7 @@ export class CrowdTracker {
     t.personId = personId;
     this.inView.add(personId);
     this.demographics.enter(personId, atMs, match !== null);
+    this.record(t, personId, atMs, true);
     return { type: 'person.entered', sourceId: this.sourceId, personId, atMs, box: t.box, returning: match !== null };
   }
 
@@ -359,7 +449,18 @@ export class CrowdTracker {
       if (estimate !== null) rec.estimate = estimate;
     }
     if (t.descriptorSum !== null) this.reid.depart(personId, Float32Array.from(t.descriptorSum), t.lastSeenMs, { fusion: t.fusion, descriptorSum: t.descriptorSum, descriptorCount: t.descriptorCount, lastReported: t.lastReported });
+    this.record(t, personId, t.lastSeenMs, false);
     out.push({ type: 'person.left', sourceId: this.sourceId, personId, atMs: e.timeMs, box: t.box, firstSeenMs: t.firstSeenMs, lastSeenMs: t.lastSeenMs, dwellMs, estimate });
+  }
+
+  private record(t: TrackState, personId: number, lastSeenMs: number, inView: boolean): void {
+    if (!this.carry || t.descriptorSum === null || t.descriptorCount === 0) return;
+    const n = t.descriptorCount;
+    this.carried.push({ personId, lastSeenMs, inView, descriptor: Float32Array.from(t.descriptorSum, (v) => v / n), descriptorCount: n, fusion: t.fusion.toState(), lastReported: t.lastReported });
+    if (this.carried.length > MAX_CARRY_QUEUE) {
+      this.carried.shift();
+      this.counters.carryDropped++;
+    }
   }
 
   private addPerson(id: number, firstSeenMs: number, atMs: number): void {

@@ -116,6 +116,18 @@ export function weightedMedian(samples: readonly { ageYears: number; weight: num
   return (sorted[sorted.length - 1] as AgeSample).ageYears;
 }
 
+/** A fusion's evidence as plain data, e.g. to carry a departed person to another process. */
+export interface FusionState {
+  readonly samples: number;
+  readonly ignored: number;
+  readonly droppedAgeSamples: number;
+  readonly totalWeight: number;
+  /** Weighted log-odds of male (positive) vs female. */
+  readonly maleLogOdds: number;
+  /** Age samples kept (at most maxAgeSamples). */
+  readonly ages: readonly { readonly ageYears: number; readonly weight: number }[];
+}
+
 /** Fused state of one person; add observations, read the estimate. */
 export class PersonFusion {
   readonly params: Readonly<FusionParams>;
@@ -148,6 +160,27 @@ export class PersonFusion {
     this.samples++;
     this.pushAge({ ageYears: Math.max(0, obs.ageYears), weight });
     return weight;
+  }
+
+  /** The evidence as plain data ({@link PersonFusion.fromState} restores it). */
+  toState(): FusionState {
+    return { samples: this.samples, ignored: this.ignored, droppedAgeSamples: this.droppedAgeSamples, totalWeight: this.totalWeight, maleLogOdds: this.maleLogOdds, ages: this.ages.map((a) => ({ ageYears: a.ageYears, weight: a.weight })) };
+  }
+
+  /** A fusion holding `state`'s evidence; throws naming the field when a value is not a finite number >= 0 (log-odds: finite). */
+  static fromState(state: FusionState, params: Partial<FusionParams> | Readonly<FusionParams> = {}): PersonFusion {
+    const f = new PersonFusion(params);
+    const check = (name: string, v: number, min = 0): number => {
+      if (!(Number.isFinite(v) && v >= min)) throw new Error(`fusion state ${name} must be a finite number >= ${min}, got ${String(v)}`);
+      return v;
+    };
+    f.samples = check('samples', state.samples);
+    f.ignored = check('ignored', state.ignored);
+    f.droppedAgeSamples = check('droppedAgeSamples', state.droppedAgeSamples);
+    f.totalWeight = check('totalWeight', state.totalWeight);
+    f.maleLogOdds = check('maleLogOdds', state.maleLogOdds, -Infinity);
+    for (const [i, a] of state.ages.entries()) f.pushAge({ ageYears: check(`ages[${i}].ageYears`, a.ageYears), weight: check(`ages[${i}].weight`, a.weight) });
+    return f;
   }
 
   /** Takes over another fusion's evidence (a returning person's earlier appearances). */
