@@ -6,7 +6,7 @@
 import { iou } from '../shared/geometry.ts';
 import type { BoxXyxy } from '../shared/messages.ts';
 import { linearSumAssignment } from './hungarian.ts';
-import { BoxKalman } from './kalman.ts';
+import { BoxKalman, SORT_NOISE, type KalmanNoise } from './kalman.ts';
 
 /** Tracker parameters. */
 export interface TrackerParams {
@@ -42,6 +42,12 @@ export interface TrackerParams {
    * to `minScore` (every usable detection can start a track).
    */
   minScoreToStart?: number;
+  /**
+   * Noise of the Kalman filter (motionModel 'kalman'): fields not given keep SORT's values
+   * ({@link SORT_NOISE}: variances per 40 ms step; see {@link KalmanNoise} for each field's unit).
+   * Default SORT_NOISE.
+   */
+  kalmanNoise?: Partial<KalmanNoise>;
 }
 
 export const DEFAULT_TRACKER_PARAMS: TrackerParams = Object.freeze({
@@ -105,10 +111,12 @@ export class IouTracker {
   /** Frames fed since construction or finish(), for confirmAtStart. */
   private framesSinceStart = 0;
   private readonly model: 'kalman' | 'constant-velocity';
+  private readonly noise: KalmanNoise;
 
   constructor(params: Partial<TrackerParams> = {}) {
     this.params = Object.freeze(validateParams({ ...DEFAULT_TRACKER_PARAMS, ...params }));
     this.model = this.params.motionModel ?? 'kalman';
+    this.noise = Object.freeze({ ...SORT_NOISE, ...this.params.kalmanNoise });
   }
 
   /** Feeds one frame's detections; returns this frame's events in order (ended, confirmed, matched). */
@@ -169,7 +177,7 @@ export class IouTracker {
     for (const i of high) {
       if (taken.has(i)) continue;
       const box = (detections[i] as TrackerDetection).box;
-      const kalman = p.motion && this.model === 'kalman' ? new BoxKalman(box) : null;
+      const kalman = p.motion && this.model === 'kalman' ? new BoxKalman(box, this.noise) : null;
       const t: Track = { id: this.nextId++, box, velocity: [0, 0, 0, 0], kalman, stateMs: timeMs, firstSeenMs: timeMs, lastSeenMs: timeMs, hits: 1, hitStreak: 1, confirmed: false };
       this.confirmIfDue(t, timeMs, confirmedEvents);
       matchedEvents.push({ type: 'matched', trackId: t.id, detectionIndex: i, confirmed: t.confirmed, box, timeMs });
@@ -263,5 +271,14 @@ export function validateParams(p: TrackerParams): TrackerParams {
   if (p.motionModel !== undefined && p.motionModel !== 'kalman' && p.motionModel !== 'constant-velocity') throw new Error(`tracker param motionModel must be 'kalman' or 'constant-velocity', got ${String(p.motionModel)}`);
   if (p.confirmAtStart !== undefined && typeof p.confirmAtStart !== 'boolean') throw new Error(`tracker param confirmAtStart must be a boolean, got ${String(p.confirmAtStart)}`);
   if (p.minScoreToStart !== undefined) unit('minScoreToStart', p.minScoreToStart);
+  if (p.kalmanNoise !== undefined) {
+    if (typeof p.kalmanNoise !== 'object' || p.kalmanNoise === null) throw new Error(`tracker param kalmanNoise must be an object, got ${String(p.kalmanNoise)}`);
+    for (const [k, v] of Object.entries(p.kalmanNoise)) {
+      if (!(k in SORT_NOISE)) throw new Error(`tracker param kalmanNoise.${k} is not a noise setting (expected one of ${Object.keys(SORT_NOISE).join(', ')})`);
+      // stepMs and the measurement variances must be > 0 (a zero measurement variance can make the innovation singular); process noise may be 0.
+      const positive = k === 'stepMs' || k.startsWith('measure');
+      if (typeof v !== 'number' || !Number.isFinite(v) || (positive ? !(v > 0) : !(v >= 0))) throw new Error(`tracker param kalmanNoise.${k} must be a finite number ${positive ? '> 0' : '>= 0'}, got ${String(v)}`);
+    }
+  }
   return p;
 }
