@@ -150,6 +150,23 @@ describe('IouTracker Kalman motion', () => {
     expect(Math.abs((last as BoxXyxy)[0] - 240)).toBeLessThan(3);
   });
 
+  it('kalmanNoise: a larger measurement variance trusts the prediction more (the reported box lags a jump)', () => {
+    const jumpAfter = (kalmanNoise: TrackerParams['kalmanNoise']): number => {
+      const t = new IouTracker({ minHits: 1, maxMissedMs: 1000, iouThreshold: 0.1, minScore: 0.5, minScoreToStart: 0.5, motionModel: 'kalman', ...(kalmanNoise ? { kalmanNoise } : {}) });
+      for (let i = 0; i < 5; i++) t.update([det(box(0))], frameAt(i));
+      // The detection jumps 10 px right; the filtered box moves part of the way.
+      const [m] = ofType(t.update([det(box(10))], frameAt(5)), 'matched');
+      return (m as { box: BoxXyxy }).box[0];
+    };
+    const sort = jumpAfter(undefined);
+    const smooth = jumpAfter({ measurePositionVar: 100 });
+    expect(sort).toBeGreaterThan(5);
+    expect(smooth).toBeGreaterThan(0);
+    expect(smooth).toBeLessThan(sort - 2);
+    // Fields not given keep SORT's values: naming SORT's own value changes nothing.
+    expect(jumpAfter({ measurePositionVar: 1 })).toBe(sort);
+  });
+
   it('confirmAtStart confirms tracks in the first minHits frames at once, later ones after minHits hits, again after finish()', () => {
     const t = new IouTracker({ minHits: 3, confirmAtStart: true });
     expect(ofType(t.update([det(box(0))], frameAt(1)), 'confirmed').map((e) => e.trackId)).toEqual([1]);
@@ -198,6 +215,11 @@ describe('IouTracker validation', () => {
     [{ motionModel: 'particle' as unknown as 'kalman' }, /motionModel.*particle/],
     [{ confirmAtStart: 1 as unknown as boolean }, /confirmAtStart.*1/],
     [{ minScoreToStart: 2 }, /minScoreToStart.*2/],
+    [{ kalmanNoise: { stepMs: 0 } }, /kalmanNoise\.stepMs must be a finite number > 0, got 0/],
+    [{ kalmanNoise: { measureShapeVar: 0 } }, /kalmanNoise\.measureShapeVar.*> 0, got 0/],
+    [{ kalmanNoise: { positionVar: -1 } }, /kalmanNoise\.positionVar.*>= 0, got -1/],
+    [{ kalmanNoise: { velocityVar: NaN } }, /kalmanNoise\.velocityVar.*NaN/],
+    [{ kalmanNoise: { jitter: 1 } as unknown as TrackerParams['kalmanNoise'] }, /kalmanNoise\.jitter is not a noise setting/],
   ])('rejects %o naming the field and value', (params, message) => {
     expect(() => new IouTracker(params)).toThrow(message);
   });
