@@ -10,7 +10,7 @@ import type { BoxXyxy } from '../shared/messages.ts';
 export interface KalmanNoise {
   /** The time step the variances below are given for, ms (SORT: one frame). */
   readonly stepMs: number;
-  /** Process noise on cx, cy (px^2 per step). SORT: 1. */
+  /** Process noise on cx, cy (px^2 per step), and on area (px^4) and aspect, as in SORT. SORT: 1. */
   readonly positionVar: number;
   /** Process noise on the velocities of cx, cy ((px/step)^2 per step). SORT: 0.01. */
   readonly velocityVar: number;

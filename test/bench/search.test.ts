@@ -44,7 +44,7 @@ describe('coordinateSearch', () => {
 describe('memoize and stableKey', () => {
   it('computes each key once and counts hits and misses', () => {
     let calls = 0;
-    const g = memoize((p: { x: number; y?: number }) => {
+    const g = memoize((p: { x: number; y?: number | undefined }) => {
       calls++;
       return p.x * 2;
     }, stableKey);
