@@ -9,7 +9,7 @@ import { ConfigError, loadConfig } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { maskUrl, redactText } from '../shared/redact.ts';
 import { jsonlEventSink, motTrackSink, type PipelineSink } from '../pipeline/sinks.ts';
-import { runPipeline, type PipelineProgress } from '../pipeline/standalone.ts';
+import { PipelineError, runPipeline, type PipelineProgress } from '../pipeline/standalone.ts';
 import { createStages, isLiveSource } from '../pipeline/stages.ts';
 import { buildSummary, writeSummary } from '../pipeline/summary.ts';
 
@@ -38,7 +38,8 @@ Runs ingest -> face detection + age/gender -> tracking on one source until it en
   -h, --help              this text
 
 Exit status: 0 when the source ended or the run was stopped by Ctrl-C/SIGTERM (outputs written),
-1 on a runtime failure (e.g. the source cannot be opened), 2 on bad arguments or configuration.`;
+1 on a runtime failure (e.g. the source cannot be opened or fails mid-run; the summary of what was
+processed is still written, with "stopped": "error" and the masked error), 2 on bad arguments or configuration.`;
 
 /** Thrown for bad command-line arguments (exit status 2). */
 class UsageError extends Error {
@@ -234,6 +235,16 @@ export async function main(argv: string[]): Promise<number> {
     progress.end();
     logger.debug({ err }, 'crowdlens run failed');
     process.stderr.write(`crowdlens run: ${redactText((err as Error).message)}\n`);
+    // A failure after the run started (e.g. the source failed mid-stream): still report what was processed.
+    if (err instanceof PipelineError && err.result) {
+      const summary = buildSummary(err.result, err.cause);
+      try {
+        if (args.summary) await writeSummary(args.summary, summary);
+        logger.info({ frames: summary.frames, uniquePersons: summary.uniquePersons, demographics: summary.demographics, stats: err.result.stats, error: summary.error }, 'run failed');
+      } catch (writeErr) {
+        process.stderr.write(`crowdlens run: could not write the summary: ${redactText((writeErr as Error).message)}\n`);
+      }
+    }
     return 1;
   } finally {
     process.off('SIGINT', onSignal);

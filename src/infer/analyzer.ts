@@ -222,7 +222,11 @@ async function loadDetector(name: DetectorName, session: SessionOptions): Promis
 }
 
 /** Estimators may batch all faces of a frame into one run (face-api's age/gender does). */
-type BatchingEstimator = AgeGenderEstimator & { estimateMany?(image: RgbImage, boxes: readonly BoxXyxy[]): Promise<FaceAttributes[]> };
+type BatchingEstimator = AgeGenderEstimator & {
+  estimateMany?(image: RgbImage, boxes: readonly BoxXyxy[]): Promise<FaceAttributes[]>;
+  /** Estimators that run faceres anyway (fused) also return its descriptor of each box. */
+  estimateManyWithDescriptors?(image: RgbImage, boxes: readonly BoxXyxy[]): Promise<(FaceAttributes & { descriptor: Float32Array })[]>;
+};
 
 /** faceres gives descriptor, age and gender in one pass; one instance serves both roles. */
 type Faceres = FaceDescriber & AgeGenderEstimator & { analyze(image: RgbImage, box: BoxXyxy): Promise<FaceAttributes & { descriptor: Float32Array }> };
@@ -240,6 +244,10 @@ async function loadAgeGender(name: AgeGenderName, session: SessionOptions, tta: 
     case 'faceres':
       return faceres();
   }
+}
+
+function sameBox(a: BoxXyxy, b: BoxXyxy): boolean {
+  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3];
 }
 
 async function sequential<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -328,13 +336,20 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
         return out;
       }
       const crops = found.map((d) => (opts.assumeFace ? d.box : scaleBox(d.box, cropScale, image.width, image.height)));
-      const attrs: FaceAttributes[] = ageGender.estimateMany ? await ageGender.estimateMany(image, crops) : await sequential(crops, (c) => ageGender.estimate(image, c));
+      // fused runs faceres on every crop anyway: where the crop is the face box, its descriptor is the describer's.
+      const withDescriptors = describer && ageGender.estimateManyWithDescriptors && described.some(Boolean) ? await ageGender.estimateManyWithDescriptors(image, crops) : undefined;
+      const attrs: FaceAttributes[] = withDescriptors ?? (ageGender.estimateMany ? await ageGender.estimateMany(image, crops) : await sequential(crops, (c) => ageGender.estimate(image, c)));
       if (attrs.length !== found.length) throw new Error(`${ageGender.name}: ${attrs.length} results for ${found.length} faces`);
       const faces: Face[] = [];
       for (const [i, d] of found.entries()) {
         const a = attrs[i] as FaceAttributes;
         const face: Face = { box: d.box, score: d.score, ageYears: a.ageYears, gender: a.gender, genderScore: a.genderScore };
-        faces.push(describer && described[i] ? { ...face, descriptor: await describer.describe(image, d.box) } : face);
+        if (!describer || !described[i]) {
+          faces.push(face);
+          continue;
+        }
+        const reused = withDescriptors && sameBox(crops[i] as BoxXyxy, d.box) ? withDescriptors[i]?.descriptor : undefined;
+        faces.push({ ...face, descriptor: reused ?? (await describer.describe(image, d.box)) });
       }
       return faces;
     },

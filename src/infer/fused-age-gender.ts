@@ -101,7 +101,7 @@ export interface FusedAgeGenderOptions {
   readonly head?: GenderHead | null;
 }
 
-/** face-api age + head gender; one faceres run per face on top of face-api's crops. */
+/** face-api age + head gender; one faceres run per face on top of face-api's crops (its descriptor is reusable, see estimateManyWithDescriptors). */
 export class FusedAgeGender implements AgeGenderEstimator {
   readonly name = 'fused';
 
@@ -142,6 +142,15 @@ export class FusedAgeGender implements AgeGenderEstimator {
 
   async estimateMany(image: RgbImage, boxes: readonly BoxXyxy[]): Promise<FaceAttributes[]> {
     return (await this.features(image, boxes)).map((f) => this.attributes(f));
+  }
+
+  /**
+   * {@link estimateMany} plus each box's faceres descriptor (L2-normalised, 1024-d) from the same faceres
+   * run the gender head used: the analyzer reuses it for re-identification instead of running faceres
+   * a second time on the same box.
+   */
+  async estimateManyWithDescriptors(image: RgbImage, boxes: readonly BoxXyxy[]): Promise<(FaceAttributes & { descriptor: Float32Array })[]> {
+    return (await this.features(image, boxes)).map((f) => ({ ...this.attributes(f), descriptor: f.descriptor }));
   }
 
   async estimate(image: RgbImage, box: BoxXyxy): Promise<FaceAttributes> {

@@ -139,13 +139,29 @@ export class NoFramesError extends Error {
   override readonly name = 'NoFramesError';
 }
 
+/**
+ * Thrown by {@link runPipeline} when a stage failed after the stages were created (e.g. the source
+ * failed mid-run): `cause` is that failure (its message is this error's), `result` what was processed
+ * up to it, with open tracks finished, or null when even finishing them failed.
+ */
+export class PipelineError extends Error {
+  override readonly name = 'PipelineError';
+  constructor(
+    override readonly cause: unknown,
+    readonly result: PipelineResult | null,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+}
+
 const ABORTED = Symbol('aborted');
 const TIMEOUT = Symbol('timeout');
 
 /**
  * Runs ingest -> analyzer -> tracker -> sinks until the source ends, `maxFrames` is reached or
  * `signal` aborts. Always closes the source, the analyzer and the sinks, and finishes open tracks
- * (their person.left events reach the sinks), also when a stage throws.
+ * (their person.left events reach the sinks), also when a stage throws; it then throws a
+ * {@link PipelineError} that carries what was processed.
  */
 export async function runPipeline(options: PipelineOptions, deps: PipelineDeps): Promise<PipelineResult> {
   const now = deps.now ?? (() => performance.now());
@@ -260,7 +276,10 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
   }
   failure = await closePart('analyzer', () => analyzer.close(), log, failure);
   for (const sink of sinks) failure = await closePart('sink', () => sink.close?.(), log, failure);
-  if (failure !== null) throw failure;
+  if (failure !== null) {
+    // What was processed before the failure, for the caller's summary.
+    throw new PipelineError(failure, snapshot ? { reason, stats: stats.snapshot(now()), snapshot, persons: tracker.persons(), lastCapturedAtMs } : null);
+  }
 
   const result: PipelineResult = { reason, stats: stats.snapshot(now()), snapshot: snapshot as DemographicsSnapshot, persons: tracker.persons(), lastCapturedAtMs };
   log?.info({ reason, frames: result.stats.frames, fps: result.stats.fps, droppedFrames: result.stats.droppedFrames, uniquePersons: result.persons.length }, 'pipeline stopped');

@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { redactText } from '../shared/redact.ts';
 import type { PipelineResult, PersonSummary } from './standalone.ts';
 
 /** The `--summary` file: written once at the end of a run (also after Ctrl-C). */
@@ -10,14 +11,19 @@ export interface RunSummary {
   /** Unique persons with an estimate by `"<age bucket>/<gender>"`; only non-zero cells. */
   readonly demographics: Readonly<Record<string, number>>;
   readonly persons: readonly PersonSummary[];
-  /** Why the run stopped: `end` of the source, `aborted` (signal), `maxFrames`. */
-  readonly stopped: PipelineResult['reason'];
+  /** Why the run stopped: `end` of the source, `aborted` (signal), `maxFrames`, or `error` (see `error`). */
+  readonly stopped: PipelineResult['reason'] | 'error';
+  /** Only when `stopped` is `error`: the failure's message, credentials masked. */
+  readonly error?: string;
   /** Frames the ingest queue dropped because inference was slower than the source. */
   readonly droppedFrames: number;
 }
 
-/** Builds the summary from a finished run. */
-export function buildSummary(result: PipelineResult): RunSummary {
+/**
+ * Builds the summary from a finished run, or from what a failed run processed (`error`: the failure,
+ * reported masked with `stopped: "error"`).
+ */
+export function buildSummary(result: PipelineResult, error?: unknown): RunSummary {
   const demographics: Record<string, number> = {};
   for (const [key, n] of Object.entries(result.snapshot.byAgeGender)) if (n > 0) demographics[key] = n;
   return {
@@ -25,7 +31,8 @@ export function buildSummary(result: PipelineResult): RunSummary {
     uniquePersons: result.snapshot.unique.sinceStart,
     demographics,
     persons: result.persons,
-    stopped: result.reason,
+    stopped: error === undefined ? result.reason : 'error',
+    ...(error === undefined ? {} : { error: redactText(error instanceof Error ? error.message : String(error)) }),
     droppedFrames: result.stats.droppedFrames,
   };
 }

@@ -10,7 +10,7 @@ import { Demographics } from './demographics.ts';
 import type { DemographicsParams } from './demographics.ts';
 import { PersonFusion, fusionParams } from './fusion.ts';
 import type { FusionParams, FusionState } from './fusion.ts';
-import { IouTracker } from './iou-tracker.ts';
+import { FACE_TRACKER_PARAMS, IouTracker } from './iou-tracker.ts';
 import type { TrackerEvent, TrackerParams } from './iou-tracker.ts';
 import { ReidMemory } from './reid.ts';
 import type { ReidParams, ReidStats } from './reid.ts';
@@ -19,7 +19,7 @@ import type { ReidParams, ReidStats } from './reid.ts';
 export interface CrowdTrackerOptions {
   /** Source whose frames this tracker receives; frames of another source are rejected. */
   readonly sourceId: string;
-  /** IoU tracker parameters (see DEFAULT_TRACKER_PARAMS). */
+  /** IoU tracker parameters on top of FACE_TRACKER_PARAMS (src/track/iou-tracker.ts). */
   readonly tracker?: Partial<TrackerParams>;
   /** Age/gender fusion parameters (see DEFAULT_FUSION_PARAMS). */
   readonly fusion?: Partial<FusionParams>;
@@ -210,7 +210,7 @@ export class CrowdTracker {
     this.sourceId = options.sourceId;
     this.snapshotEveryMs = every;
     this.maxPersons = maxPersons;
-    this.tracker = new IouTracker(options.tracker ?? {});
+    this.tracker = new IouTracker({ ...FACE_TRACKER_PARAMS, ...options.tracker });
     this.fusionParams = fusionParams(options.fusion ?? {});
     this.reid = new ReidMemory<DepartedPerson>(options.reid ?? {});
     this.demographics = new Demographics(options.sourceId, options.demographics ?? {});

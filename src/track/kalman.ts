@@ -10,7 +10,7 @@ import type { BoxXyxy } from '../shared/messages.ts';
 export interface KalmanNoise {
   /** The time step the variances below are given for, ms (SORT: one frame). */
   readonly stepMs: number;
-  /** Process noise on cx, cy (px^2 per step). SORT: 1. */
+  /** Process noise on cx, cy (px^2 per step), and on area (px^4) and aspect, as in SORT. SORT: 1. */
   readonly positionVar: number;
   /** Process noise on the velocities of cx, cy ((px/step)^2 per step). SORT: 0.01. */
   readonly velocityVar: number;
@@ -33,13 +33,6 @@ export const SORT_NOISE: KalmanNoise = Object.freeze({
 });
 
 const N = 7;
-type Mat = number[][];
-
-const zeros = (r: number, c: number): Mat => Array.from({ length: r }, () => new Array<number>(c).fill(0));
-const at = (m: Mat, i: number, j: number): number => (m[i] as number[])[j] as number;
-const set = (m: Mat, i: number, j: number, v: number): void => {
-  (m[i] as number[])[j] = v;
-};
 
 /** Box [x1,y1,x2,y2] -> [cx, cy, area, aspect]. */
 export function boxToMeasurement(b: BoxXyxy): [number, number, number, number] {
@@ -58,24 +51,25 @@ export function measurementToBox(cx: number, cy: number, s: number, r: number): 
 
 /** One box's filter. */
 export class BoxKalman {
-  private readonly x: number[];
-  private p: Mat;
+  private readonly x = new Float64Array(N);
+  /** Covariance, row-major N x N. */
+  private p = new Float64Array(N * N);
   private readonly noise: KalmanNoise;
 
   constructor(box: BoxXyxy, noise: KalmanNoise = SORT_NOISE) {
     if (!(noise.stepMs > 0)) throw new Error(`kalman noise stepMs must be > 0, got ${noise.stepMs}`);
     this.noise = noise;
-    this.x = [...boxToMeasurement(box), 0, 0, 0];
-    this.p = zeros(N, N);
+    this.x.set(boxToMeasurement(box));
     // SORT: unknown velocities get a large variance (10 * 1000 per step^2); positions 10.
     const velVar = 1e4 / (noise.stepMs * noise.stepMs);
-    for (let i = 0; i < 4; i++) set(this.p, i, i, 10);
-    for (let i = 4; i < N; i++) set(this.p, i, i, velVar);
+    for (let i = 0; i < 4; i++) this.p[i * N + i] = 10;
+    for (let i = 4; i < N; i++) this.p[i * N + i] = velVar;
   }
 
   /** Current state box (the posterior after update, the prior after predict); null if degenerate. */
   box(): BoxXyxy | null {
-    return measurementToBox(this.x[0] as number, this.x[1] as number, this.x[2] as number, this.x[3] as number);
+    const x = this.x;
+    return measurementToBox(x[0] as number, x[1] as number, x[2] as number, x[3] as number);
   }
 
   /** Advances the state by dtMs (>= 0). */
@@ -89,14 +83,15 @@ export class BoxKalman {
     x[2] = (x[2] as number) + (x[6] as number) * dtMs;
     // P = F P F^T + Q, F = I with F[i][i+4] = dt for i = 0..2.
     const p = this.p;
-    const fp = zeros(N, N);
-    for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) fp[i]![j] = at(p, i, j) + (i < 3 ? dtMs * at(p, i + 4, j) : 0);
-    const out = zeros(N, N);
-    for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) out[i]![j] = at(fp, i, j) + (j < 3 ? dtMs * at(fp, i, j + 4) : 0);
+    const fp = SCRATCH_FP;
+    for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) fp[i * N + j] = (p[i * N + j] as number) + (i < 3 ? dtMs * (p[(i + 4) * N + j] as number) : 0);
+    const out = new Float64Array(N * N);
+    for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) out[i * N + j] = (fp[i * N + j] as number) + (j < 3 ? dtMs * (fp[i * N + j + 4] as number) : 0);
     const k = dtMs / this.noise.stepMs;
     const vs = this.noise.stepMs * this.noise.stepMs;
-    const q = [this.noise.positionVar, this.noise.positionVar, this.noise.positionVar, this.noise.positionVar, this.noise.velocityVar / vs, this.noise.velocityVar / vs, this.noise.areaVelocityVar / vs];
-    for (let i = 0; i < N; i++) out[i]![i] = at(out, i, i) + k * (q[i] as number);
+    const n = this.noise;
+    const q = [n.positionVar, n.positionVar, n.positionVar, n.positionVar, n.velocityVar / vs, n.velocityVar / vs, n.areaVelocityVar / vs];
+    for (let i = 0; i < N; i++) out[i * N + i] = (out[i * N + i] as number) + k * (q[i] as number);
     this.p = out;
   }
 
@@ -106,50 +101,71 @@ export class BoxKalman {
     const p = this.p;
     const rv = [this.noise.measurePositionVar, this.noise.measurePositionVar, this.noise.measureShapeVar, this.noise.measureShapeVar];
     // H = [I4 0]: S = P[0:4,0:4] + R, K = P[:,0:4] S^-1.
-    const s = zeros(4, 4);
-    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) s[i]![j] = at(p, i, j) + (i === j ? (rv[i] as number) : 0);
+    const s = SCRATCH_S;
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) s[i * 4 + j] = (p[i * N + j] as number) + (i === j ? (rv[i] as number) : 0);
     const sInv = invert4(s);
-    const gain = zeros(N, 4);
+    const gain = SCRATCH_GAIN;
     for (let i = 0; i < N; i++) for (let j = 0; j < 4; j++) {
       let acc = 0;
-      for (let m = 0; m < 4; m++) acc += at(p, i, m) * at(sInv, m, j);
-      gain[i]![j] = acc;
+      for (let m = 0; m < 4; m++) acc += (p[i * N + m] as number) * (sInv[m * 4 + j] as number);
+      gain[i * 4 + j] = acc;
     }
-    const y = z.map((v, i) => v - (this.x[i] as number));
+    const x = this.x;
+    const y0 = z[0] - (x[0] as number);
+    const y1 = z[1] - (x[1] as number);
+    const y2 = z[2] - (x[2] as number);
+    const y3 = z[3] - (x[3] as number);
     for (let i = 0; i < N; i++) {
       let acc = 0;
-      for (let j = 0; j < 4; j++) acc += at(gain, i, j) * (y[j] as number);
-      this.x[i] = (this.x[i] as number) + acc;
+      acc += (gain[i * 4] as number) * y0;
+      acc += (gain[i * 4 + 1] as number) * y1;
+      acc += (gain[i * 4 + 2] as number) * y2;
+      acc += (gain[i * 4 + 3] as number) * y3;
+      x[i] = (x[i] as number) + acc;
     }
     // P = (I - K H) P
-    const out = zeros(N, N);
+    const out = new Float64Array(N * N);
     for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) {
-      let acc = at(p, i, j);
-      for (let m = 0; m < 4; m++) acc -= at(gain, i, m) * at(p, m, j);
-      out[i]![j] = acc;
+      let acc = p[i * N + j] as number;
+      for (let m = 0; m < 4; m++) acc -= (gain[i * 4 + m] as number) * (p[m * N + j] as number);
+      out[i * N + j] = acc;
     }
     this.p = out;
   }
 }
 
-/** Inverse of a 4x4 matrix by Gauss-Jordan elimination with partial pivoting. */
-function invert4(m: Mat): Mat {
-  const a = m.map((row, i) => [...row, ...[0, 1, 2, 3].map((j) => (i === j ? 1 : 0))]);
+// Scratch buffers (the filter is synchronous, so one set serves every instance).
+const SCRATCH_FP = new Float64Array(N * N);
+const SCRATCH_S = new Float64Array(16);
+const SCRATCH_GAIN = new Float64Array(N * 4);
+const SCRATCH_INV = new Float64Array(32);
+const SCRATCH_OUT = new Float64Array(16);
+
+/**
+ * Inverse of a 4x4 matrix (row-major) by Gauss-Jordan elimination with partial pivoting. Returns a
+ * scratch buffer that the next call overwrites.
+ */
+function invert4(m: Float64Array): Float64Array {
+  const a = SCRATCH_INV; // 4 rows of [m | I], 8 wide
+  for (let i = 0; i < 4; i++) for (let j = 0; j < 8; j++) a[i * 8 + j] = j < 4 ? (m[i * 4 + j] as number) : j - 4 === i ? 1 : 0;
   for (let c = 0; c < 4; c++) {
     let piv = c;
-    for (let r = c + 1; r < 4; r++) if (Math.abs(at(a, r, c)) > Math.abs(at(a, piv, c))) piv = r;
-    if (at(a, piv, c) === 0) throw new Error('kalman: innovation covariance is singular');
-    [a[c], a[piv]] = [a[piv] as number[], a[c] as number[]];
-    const row = a[c] as number[];
-    const d = row[c] as number;
-    for (let j = 0; j < 8; j++) row[j] = (row[j] as number) / d;
+    for (let r = c + 1; r < 4; r++) if (Math.abs(a[r * 8 + c] as number) > Math.abs(a[piv * 8 + c] as number)) piv = r;
+    if (a[piv * 8 + c] === 0) throw new Error('kalman: innovation covariance is singular');
+    if (piv !== c) for (let j = 0; j < 8; j++) {
+      const t = a[c * 8 + j] as number;
+      a[c * 8 + j] = a[piv * 8 + j] as number;
+      a[piv * 8 + j] = t;
+    }
+    const d = a[c * 8 + c] as number;
+    for (let j = 0; j < 8; j++) a[c * 8 + j] = (a[c * 8 + j] as number) / d;
     for (let r = 0; r < 4; r++) {
       if (r === c) continue;
-      const f = at(a, r, c);
+      const f = a[r * 8 + c] as number;
       if (f === 0) continue;
-      const rr = a[r] as number[];
-      for (let j = 0; j < 8; j++) rr[j] = (rr[j] as number) - f * (row[j] as number);
+      for (let j = 0; j < 8; j++) a[r * 8 + j] = (a[r * 8 + j] as number) - f * (a[c * 8 + j] as number);
     }
   }
-  return a.map((row) => row.slice(4));
+  for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) SCRATCH_OUT[i * 4 + j] = a[i * 8 + 4 + j] as number;
+  return SCRATCH_OUT;
 }

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -30,6 +30,26 @@ interface Exit {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+}
+
+/** Pids of the direct children of `pid` (Linux /proc). */
+function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+    if (text !== '') out.push(...text.split(/\s+/).map(Number));
+  }
+  return out;
+}
+
+/** The command name of a process, or '' when it is gone. */
+function processName(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw err;
+  }
 }
 
 /** Runs `crowdlens run ARGS` in its own node process (tsx loader, as bin/crowdlens.js does). */
@@ -117,7 +137,36 @@ describe('crowdlens run', () => {
     expect(res.stderr).toMatch(/connection refused/i);
     expect(res.stderr).not.toContain('secret');
     expect(res.stderr).not.toContain('user:');
-    expect(existsSync(summaryFile)).toBe(false);
+    // Nothing was processed, and the summary says so, and why, without the credentials.
+    const text = readFileSync(summaryFile, 'utf8');
+    expect(text).not.toContain('secret');
+    const summary = JSON.parse(text) as { frames: number; stopped: string; error?: string; uniquePersons: number };
+    expect(summary).toMatchObject({ frames: 0, stopped: 'error', uniquePersons: 0 });
+    expect(summary.error).toMatch(/no frame from the source within 3000 ms.*connection refused/i);
+  });
+
+  it('writes the summary of what was processed when the source fails mid-run, then exits 1', async () => {
+    // A real fault: the run's own ffmpeg dies (as under the OOM killer) while frames are flowing.
+    const summaryFile = path.join(dir, 'f-summary.json');
+    let killed: number | undefined;
+    const res = await crowdlens(['--source', clip, '--realtime', '--loop', '--fps', '5', '--progress', '--summary', summaryFile], {
+      onStderr(text, child) {
+        if (killed === undefined && /frames [1-9]\d*\s+fps/.test(text) && child.pid !== undefined) {
+          const ffmpeg = childPids(child.pid).filter((pid) => processName(pid) === 'ffmpeg');
+          if (ffmpeg.length !== 1) return;
+          killed = ffmpeg[0] as number;
+          process.kill(killed, 'SIGKILL');
+        }
+      },
+    });
+    expect(killed).toBeDefined();
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/crowdlens run: .*killed by SIGKILL/);
+    const summary = JSON.parse(readFileSync(summaryFile, 'utf8')) as { frames: number; stopped: string; error?: string; persons: unknown[] };
+    expect(summary.stopped).toBe('error');
+    expect(summary.error).toMatch(/killed by SIGKILL/);
+    expect(summary.frames).toBeGreaterThan(0);
+    expect(Array.isArray(summary.persons)).toBe(true);
   });
 
   it('fails with a clear error for a missing file', async () => {

@@ -11,7 +11,7 @@ import { unitVector } from '../support/vectors.ts';
 const FACES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'data', 'faces', 'utkface-dev');
 const FRAME_MS = 100;
 /** Tracker lifecycle pinned here so these tests do not move with the tracker's defaults. */
-const TRACKER = { minHits: 3, maxMissedMs: 500, iouThreshold: 0.3, minScore: 0.5, motion: true };
+const TRACKER = { minHits: 3, maxMissedMs: 500, iouThreshold: 0.3, minScore: 0.5, motion: true, confirmAtStart: false };
 
 interface Walker {
   /** Frame index range [from, to). */

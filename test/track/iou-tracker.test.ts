@@ -1,15 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_TRACKER_PARAMS, IouTracker, type TrackerEvent, type TrackerParams } from '../../src/track/iou-tracker.ts';
+import { DEFAULT_TRACKER_PARAMS, FACE_TRACKER_PARAMS, IouTracker, type TrackerEvent, type TrackerParams } from '../../src/track/iou-tracker.ts';
 import type { BoxXyxy } from '../../src/shared/messages.ts';
+import { SORT_NOISE } from '../../src/track/kalman.ts';
 
 const box = (x: number, y = 0, w = 40, h = 80): BoxXyxy => [x, y, x + w, y + h];
 const det = (b: BoxXyxy, score = 0.9) => ({ box: b, score });
 const frameAt = (seq: number, fps = 25) => ({ seq, timeMs: (seq * 1000) / fps });
+/**
+ * The mechanism tests below set what they exercise on top of a plain SORT-like lifecycle (the pre-LOO
+ * defaults), so that they do not depend on the tuned DEFAULT_TRACKER_PARAMS.
+ */
+const BASE: Partial<TrackerParams> = { iouThreshold: 0.3, minHits: 3, maxMissedMs: 1000, minScore: 0.5, minScoreToStart: 0.5, motionModel: 'kalman', confirmAtStart: false, kalmanNoise: SORT_NOISE };
+const tracker = (params: Partial<TrackerParams> = {}): IouTracker => new IouTracker({ ...BASE, ...params });
 const ofType = <T extends TrackerEvent['type']>(events: TrackerEvent[], type: T) => events.filter((e): e is Extract<TrackerEvent, { type: T }> => e.type === type);
 
 describe('IouTracker lifecycle', () => {
   it('goes tentative -> confirmed -> ended, reporting every match', () => {
-    const t = new IouTracker({ minHits: 3, maxMissedMs: 100, motion: false });
+    const t = tracker({ minHits: 3, maxMissedMs: 100, motion: false });
     const e1 = t.update([det(box(10))], frameAt(1));
     expect(e1).toEqual([{ type: 'matched', trackId: 1, detectionIndex: 0, confirmed: false, box: box(10), timeMs: 40 }]);
     expect(t.update([det(box(12))], frameAt(2))).toEqual([{ type: 'matched', trackId: 1, detectionIndex: 0, confirmed: false, box: box(12), timeMs: 80 }]);
@@ -24,7 +31,7 @@ describe('IouTracker lifecycle', () => {
   });
 
   it('a miss resets the streak: hits must be consecutive to confirm', () => {
-    const t = new IouTracker({ minHits: 2, maxMissedMs: 1000, motion: false });
+    const t = tracker({ minHits: 2, maxMissedMs: 1000, motion: false });
     t.update([det(box(0))], frameAt(1));
     t.update([], frameAt(2));
     expect(ofType(t.update([det(box(0))], frameAt(3)), 'confirmed')).toEqual([]);
@@ -32,7 +39,7 @@ describe('IouTracker lifecycle', () => {
   });
 
   it('never reuses ids, also after finish()', () => {
-    const t = new IouTracker({ minHits: 1, maxMissedMs: 0, motion: false });
+    const t = tracker({ minHits: 1, maxMissedMs: 0, motion: false });
     const ids: number[] = [];
     for (let seq = 1; seq <= 5; seq++) {
       // The person blinks out every other frame, so each reappearance is a new track.
@@ -47,10 +54,10 @@ describe('IouTracker lifecycle', () => {
 
   it('judges skipped frames by time, not by frame count', () => {
     // Same gap in frames (seq 1 -> 10), different gaps in time.
-    const fast = new IouTracker({ minHits: 1, maxMissedMs: 200, motion: false });
+    const fast = tracker({ minHits: 1, maxMissedMs: 200, motion: false });
     fast.update([det(box(0))], { seq: 1, timeMs: 0 });
     expect(ofType(fast.update([det(box(2))], { seq: 10, timeMs: 150 }), 'matched')[0]?.trackId).toBe(1);
-    const slow = new IouTracker({ minHits: 1, maxMissedMs: 200, motion: false });
+    const slow = tracker({ minHits: 1, maxMissedMs: 200, motion: false });
     slow.update([det(box(0))], { seq: 1, timeMs: 0 });
     const events = slow.update([det(box(2))], { seq: 10, timeMs: 450 });
     expect(ofType(events, 'ended').map((e) => e.trackId)).toEqual([1]);
@@ -58,7 +65,7 @@ describe('IouTracker lifecycle', () => {
   });
 
   it('ignores detections below minScore but keeps their input indexes', () => {
-    const t = new IouTracker({ minHits: 1, minScore: 0.5 });
+    const t = tracker({ minHits: 1, minScore: 0.5 });
     const events = ofType(t.update([det(box(0), 0.2), det(box(200), 0.8)], frameAt(1)), 'matched');
     expect(events.map((e) => [e.trackId, e.detectionIndex])).toEqual([[1, 1]]);
   });
@@ -67,7 +74,7 @@ describe('IouTracker lifecycle', () => {
 describe('IouTracker motion', () => {
   /** A person walking 12 px per frame, then 3 frames without detections, then seen again 48 px further. */
   function fastMove(motion: boolean): number[] {
-    const t = new IouTracker({ minHits: 1, maxMissedMs: 500, iouThreshold: 0.3, motion });
+    const t = tracker({ minHits: 1, maxMissedMs: 500, iouThreshold: 0.3, motion });
     const ids: number[] = [];
     for (let seq = 1; seq <= 12; seq++) {
       const seen = seq <= 8 || seq === 12;
@@ -83,7 +90,7 @@ describe('IouTracker motion', () => {
   });
 
   it('keeps both ids when two people cross', () => {
-    const t = new IouTracker({ minHits: 1, maxMissedMs: 300, iouThreshold: 0.3, motion: true });
+    const t = tracker({ minHits: 1, maxMissedMs: 300, iouThreshold: 0.3, motion: true });
     const history = new Map<number, number[]>(); // track id -> x positions
     for (let seq = 1; seq <= 30; seq++) {
       // A walks right, B walks left on a slightly different row; they overlap fully mid-way.
@@ -98,7 +105,7 @@ describe('IouTracker motion', () => {
   });
 
   it('predicts with velocity per ms: same motion at a lower frame rate keeps the id too', () => {
-    const t = new IouTracker({ minHits: 1, maxMissedMs: 1000, iouThreshold: 0.3, motion: true });
+    const t = tracker({ minHits: 1, maxMissedMs: 1000, iouThreshold: 0.3, motion: true });
     const ids = new Set<number>();
     // 0.3 px/ms: 12 px per 40 ms for 8 frames, then frames 200 ms apart (60 px, more than a box width of 40).
     const times = [0, 40, 80, 120, 160, 200, 240, 280, 480, 680, 880];
@@ -112,7 +119,7 @@ describe('IouTracker motion', () => {
 describe('IouTracker Kalman motion', () => {
   /** A box moving 10 px per frame at 25 fps, unseen at `hidden` frames; returns the track ids matched. */
   function occluded(params: Partial<TrackerParams>, hidden: ReadonlySet<number>): number[] {
-    const t = new IouTracker({ minHits: 1, maxMissedMs: 500, iouThreshold: 0.3, ...params });
+    const t = tracker({ minHits: 1, maxMissedMs: 500, iouThreshold: 0.3, ...params });
     const ids: number[] = [];
     for (let seq = 1; seq <= 14; seq++) {
       const events = t.update(hidden.has(seq) ? [] : [det(box(10 * seq, 0, 30, 60))], frameAt(seq));
@@ -135,7 +142,7 @@ describe('IouTracker Kalman motion', () => {
 
   it('predicts by elapsed time: frames skipped by the camera move the prediction as far as the time that passed', () => {
     // 0.25 px/ms, 40 ms frames; then the camera drops to one frame per 240 ms (60 px, twice the box width).
-    const t = new IouTracker({ minHits: 1, maxMissedMs: 1000, iouThreshold: 0.3, motionModel: 'kalman' });
+    const t = tracker({ minHits: 1, maxMissedMs: 1000, iouThreshold: 0.3, motionModel: 'kalman' });
     const times = [0, 40, 80, 120, 160, 200, 240, 480, 720, 960];
     const ids = new Set<number>();
     let last: BoxXyxy | undefined;
@@ -150,8 +157,25 @@ describe('IouTracker Kalman motion', () => {
     expect(Math.abs((last as BoxXyxy)[0] - 240)).toBeLessThan(3);
   });
 
+  it('kalmanNoise: a larger measurement variance trusts the prediction more (the reported box lags a jump)', () => {
+    const jumpAfter = (kalmanNoise: TrackerParams['kalmanNoise']): number => {
+      const t = tracker({ minHits: 1, maxMissedMs: 1000, iouThreshold: 0.1, minScore: 0.5, minScoreToStart: 0.5, motionModel: 'kalman', ...(kalmanNoise ? { kalmanNoise } : {}) });
+      for (let i = 0; i < 5; i++) t.update([det(box(0))], frameAt(i));
+      // The detection jumps 10 px right; the filtered box moves part of the way.
+      const [m] = ofType(t.update([det(box(10))], frameAt(5)), 'matched');
+      return (m as { box: BoxXyxy }).box[0];
+    };
+    const sort = jumpAfter(undefined);
+    const smooth = jumpAfter({ measurePositionVar: 100 });
+    expect(sort).toBeGreaterThan(5);
+    expect(smooth).toBeGreaterThan(0);
+    expect(smooth).toBeLessThan(sort - 2);
+    // Fields not given keep SORT's values: naming SORT's own value changes nothing.
+    expect(jumpAfter({ measurePositionVar: 1 })).toBe(sort);
+  });
+
   it('confirmAtStart confirms tracks in the first minHits frames at once, later ones after minHits hits, again after finish()', () => {
-    const t = new IouTracker({ minHits: 3, confirmAtStart: true });
+    const t = tracker({ minHits: 3, confirmAtStart: true });
     expect(ofType(t.update([det(box(0))], frameAt(1)), 'confirmed').map((e) => e.trackId)).toEqual([1]);
     expect(ofType(t.update([det(box(0)), det(box(300))], frameAt(2)), 'confirmed').map((e) => e.trackId)).toEqual([2]);
     // Frame 4 is past the start: a new track waits for its 3 hits.
@@ -165,7 +189,7 @@ describe('IouTracker Kalman motion', () => {
   });
 
   it('minScoreToStart: a low-score detection continues a track but never starts one', () => {
-    const t = new IouTracker({ minHits: 1, minScore: 0.5, minScoreToStart: 0.9, motion: false });
+    const t = tracker({ minHits: 1, minScore: 0.5, minScoreToStart: 0.9, motion: false });
     expect(t.update([det(box(0), 0.6)], frameAt(1))).toEqual([]);
     expect(ofType(t.update([det(box(0), 0.95)], frameAt(2)), 'matched').map((e) => e.trackId)).toEqual([1]);
     const events = ofType(t.update([det(box(2), 0.6), det(box(300), 0.7)], frameAt(3)), 'matched');
@@ -174,7 +198,7 @@ describe('IouTracker Kalman motion', () => {
 
   it('minScoreToStart: high-score detections are matched first', () => {
     // Two detections overlap the track; the low-score one overlaps it more, but the high-score one wins.
-    const t = new IouTracker({ minHits: 1, minScore: 0.3, minScoreToStart: 0.9, motion: false });
+    const t = tracker({ minHits: 1, minScore: 0.3, minScoreToStart: 0.9, motion: false });
     t.update([det(box(0))], frameAt(1));
     const events = ofType(t.update([det(box(1), 0.5), det(box(8), 0.95)], frameAt(2)), 'matched');
     expect(events.map((e) => [e.trackId, e.detectionIndex])).toEqual([[1, 1]]);
@@ -184,6 +208,16 @@ describe('IouTracker Kalman motion', () => {
 describe('IouTracker validation', () => {
   it('uses the documented defaults', () => {
     expect(new IouTracker().params).toEqual(DEFAULT_TRACKER_PARAMS);
+  });
+
+  it('FACE_TRACKER_PARAMS: the defaults but for the start gate, maxMissedMs and minHits; a 0.8-score face starts a track there only', () => {
+    const { minScoreToStart, maxMissedMs, minHits, ...rest } = FACE_TRACKER_PARAMS;
+    const { minScoreToStart: _a, maxMissedMs: _b, minHits: _c, ...defaults } = DEFAULT_TRACKER_PARAMS;
+    expect(rest).toEqual(defaults);
+    expect([minScoreToStart, maxMissedMs, minHits]).toEqual([FACE_TRACKER_PARAMS.minScore, 1000, 3]);
+    const face = [det(box(0), 0.8)];
+    expect(ofType(new IouTracker(FACE_TRACKER_PARAMS).update(face, frameAt(0)), 'matched')).toHaveLength(1);
+    expect(ofType(new IouTracker().update(face, frameAt(0)), 'matched')).toHaveLength(0);
   });
 
   it.each([
@@ -198,6 +232,11 @@ describe('IouTracker validation', () => {
     [{ motionModel: 'particle' as unknown as 'kalman' }, /motionModel.*particle/],
     [{ confirmAtStart: 1 as unknown as boolean }, /confirmAtStart.*1/],
     [{ minScoreToStart: 2 }, /minScoreToStart.*2/],
+    [{ kalmanNoise: { stepMs: 0 } }, /kalmanNoise\.stepMs must be a finite number > 0, got 0/],
+    [{ kalmanNoise: { measureShapeVar: 0 } }, /kalmanNoise\.measureShapeVar.*> 0, got 0/],
+    [{ kalmanNoise: { positionVar: -1 } }, /kalmanNoise\.positionVar.*>= 0, got -1/],
+    [{ kalmanNoise: { velocityVar: NaN } }, /kalmanNoise\.velocityVar.*NaN/],
+    [{ kalmanNoise: { jitter: 1 } as unknown as NonNullable<TrackerParams['kalmanNoise']> }, /kalmanNoise\.jitter is not a noise setting/],
   ])('rejects %o naming the field and value', (params, message) => {
     expect(() => new IouTracker(params)).toThrow(message);
   });
