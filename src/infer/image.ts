@@ -68,6 +68,63 @@ export function resizeBilinear(src: RawImage, outWidth: number, outHeight: numbe
   return dst;
 }
 
+/** A rectangle in integer pixels. */
+export interface PixelRect {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * `resizeBilinear` of the `from` rectangle of `src` to `to`'s size, rounded to bytes and written into
+ * `dst` (an interleaved image `dstWidth` pixels wide, same channels) at `to`'s position: the same values
+ * as cropping, resizing and pasting, without the intermediate copies (region canvases, src/infer/regions.ts).
+ */
+export function resizeBilinearInto(src: RawImage<Uint8Array>, from: PixelRect, dst: Uint8Array, dstWidth: number, to: PixelRect): void {
+  const { width: imgW, channels: c, data } = src;
+  const inW = from.width;
+  const inH = from.height;
+  const outW = to.width;
+  const outH = to.height;
+  if (from.x < 0 || from.y < 0 || from.x + inW > imgW || from.y + inH > src.height || inW < 1 || inH < 1) throw new RangeError(`resizeBilinearInto: source rectangle ${inW}x${inH}+${from.x}+${from.y} outside the ${imgW}x${src.height} image`);
+  if (to.x < 0 || to.y < 0 || to.x + outW > dstWidth || (to.y + outH) * dstWidth * c > dst.length || outW < 1 || outH < 1) throw new RangeError(`resizeBilinearInto: destination rectangle ${outW}x${outH}+${to.x}+${to.y} outside the destination`);
+  const rowRatio = inH / outH;
+  const colRatio = inW / outW;
+  const x0s = new Int32Array(outW);
+  const x1s = new Int32Array(outW);
+  const xf = new Float32Array(outW);
+  for (let x = 0; x < outW; x++) {
+    const fx = colRatio * x;
+    const lo = Math.max(0, Math.floor(fx));
+    x0s[x] = (from.x + lo) * c;
+    x1s[x] = (from.x + Math.min(inW - 1, Math.ceil(fx))) * c;
+    xf[x] = fx - lo;
+  }
+  for (let y = 0; y < outH; y++) {
+    const fy = rowRatio * y;
+    const lo = Math.max(0, Math.floor(fy));
+    const top = (from.y + lo) * imgW * c;
+    const bottom = (from.y + Math.min(inH - 1, Math.ceil(fy))) * imgW * c;
+    const yf = fy - lo;
+    let o = ((to.y + y) * dstWidth + to.x) * c;
+    for (let x = 0; x < outW; x++) {
+      const a = x0s[x] as number;
+      const b = x1s[x] as number;
+      const f = xf[x] as number;
+      for (let k = 0; k < c; k++) {
+        const tl = data[top + a + k] as number;
+        const tr = data[top + b + k] as number;
+        const bl = data[bottom + a + k] as number;
+        const br = data[bottom + b + k] as number;
+        const t = tl + (tr - tl) * f;
+        const btm = bl + (br - bl) * f;
+        dst[o++] = Math.round(t + (btm - t) * yf);
+      }
+    }
+  }
+}
+
 /** A crop box in normalised coordinates `[y1, x1, y2, x2]` (0..1 of the image), as `tf.image.cropAndResize` takes it. */
 export type NormalizedBoxYxyx = readonly [y1: number, x1: number, y2: number, x2: number];
 

@@ -11,9 +11,11 @@ import type { Frame } from '../shared/messages.ts';
 import { IngestError, openSource, probeFfmpeg, parseSourceUrl, type SourceOptions } from '../ingest/index.ts';
 import { createFaceAnalyzer, parseTiles, type DetectorName, type FaceAnalyzerOptions } from '../infer/analyzer.ts';
 import { loadModel } from '../infer/models.ts';
+import { MotionDetector } from '../infer/motion.ts';
 import type { SessionOptions } from '../infer/session.ts';
 import { CrowdTracker, type CrowdTrackerOptions } from '../track/crowd.ts';
-import type { AnalyzeHints, AnalyzeTiming, PipelineAnalyzer, PipelineStages, PipelineTracker, PersonSummary } from './standalone.ts';
+import { DetectScheduler } from '../track/detect-schedule.ts';
+import type { AnalyzeHints, AnalyzeTiming, MotionSummary, PipelineAnalyzer, PipelineMotion, PipelineStages, PipelineTracker, PersonSummary } from './standalone.ts';
 import type { TrackRow } from './sinks.ts';
 
 /** True for camera/stream URLs (rtsp, rtsps, http(s), HLS); false for files. Throws on an unsupported URL. */
@@ -139,6 +141,11 @@ export async function createStages(options: StageOptions, deps: { logger?: Logge
   };
 
   const crowd = new CrowdTracker({ sourceId, ...options.tracker });
+  // every-frame keeps the plain path: no motion gate, no plan, a full detection on each frame.
+  const gated = config.infer.detectSchedule !== 'every-frame';
+  const scheduler = gated ? new DetectScheduler({ mode: config.infer.detectSchedule, scanEveryMs: config.infer.scanEveryMs, idleScanEveryMs: config.infer.idleScanEveryMs }) : null;
+  const gate = gated ? new MotionDetector({ threshold: config.infer.motionThreshold }) : null;
+  const motion: PipelineMotion | undefined = gate ? { update: (frame) => gate.update({ data: frame.rgb, width: frame.width, height: frame.height, channels: 3 }) } : undefined;
   const tracker: PipelineTracker = {
     update(frame) {
       const events = crowd.update(frame);
@@ -148,8 +155,9 @@ export async function createStages(options: StageOptions, deps: { logger?: Logge
     finish: (atMs) => crowd.finish(atMs),
     snapshot: (atMs) => crowd.snapshot(atMs),
     wantsDescriptor: (face, atMs) => crowd.wantsDescriptor(face, atMs),
+    ...(scheduler ? { planDetection: (atMs: number, m: MotionSummary | undefined) => scheduler.plan({ atMs, tracks: crowd.expectedBoxes(atMs), ...(m ? { motion: m } : {}) }) } : {}),
     persons: (): PersonSummary[] =>
       crowd.persons().map((p) => ({ id: p.id, firstSeenMs: p.firstSeenMs, lastSeenMs: p.lastSeenMs, ageYears: p.ageYears, gender: p.gender, samples: p.samples })),
   };
-  return { source, analyzer, tracker };
+  return { source, analyzer, tracker, ...(motion ? { motion } : {}) };
 }

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { FrameSource, SourceStatus } from '../ingest/index.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { AnalyzeOptions } from '../infer/analyzer.ts';
-import type { DemographicsSnapshot, Face, FaceDetection, Frame, FrameDetections, TrackEvent } from '../shared/messages.ts';
+import type { BoxXyxy, DemographicsSnapshot, Face, FaceDetection, Frame, FrameDetections, TrackEvent } from '../shared/messages.ts';
 import type { FrameTracks, PipelineSink, TrackRow } from './sinks.ts';
 import { StatsRecorder, type PipelineStats } from './stats.ts';
 
@@ -36,14 +36,34 @@ export interface PipelineAnalyzer {
 /** What the tracker tells the analyzer about the next frame: src/infer's per-call options, less the photo-only ones. */
 export type AnalyzeHints = Omit<AnalyzeOptions, 'assumeFace'>;
 
-/** The hints the tracker gives the analyzer for `frame`: computed before the frame is analysed. */
-export function analyzeHints(tracker: PipelineTracker, frame: Pick<Frame, 'capturedAtMs'>): AnalyzeHints {
+/** Where to detect in one frame (src/infer's DetectRequest; src/track's DetectScheduler makes them). */
+export type DetectPlan = NonNullable<AnalyzeOptions['detect']>;
+
+/**
+ * The hints the tracker gives the analyzer for `frame`: computed before the frame is analysed.
+ * `motion` is the camera's motion gate result for this frame, when one runs.
+ */
+export function analyzeHints(tracker: PipelineTracker, frame: Pick<Frame, 'capturedAtMs'>, motion?: MotionSummary): AnalyzeHints {
   const hints: { -readonly [K in keyof AnalyzeHints]: AnalyzeHints[K] } = {};
   if (tracker.wantsDescriptor) {
     const wants = tracker.wantsDescriptor.bind(tracker);
     hints.wantDescriptor = (face) => wants(face, frame.capturedAtMs);
   }
+  if (tracker.planDetection) hints.detect = tracker.planDetection(frame.capturedAtMs, motion);
   return hints;
+}
+
+/** What the motion gate reports for one frame (src/infer's MotionResult). */
+export interface MotionSummary {
+  /** Moving areas, source pixels. */
+  readonly boxes: readonly BoxXyxy[];
+  /** The background restarted (first frame, scene change): motion unknown, detect everywhere. */
+  readonly global: boolean;
+}
+
+/** The camera's motion gate (src/infer's MotionDetector): one per source, it keeps that source's background. */
+export interface PipelineMotion {
+  update(frame: Frame): MotionSummary;
 }
 
 /** A person as reported in the run summary. */
@@ -72,13 +92,21 @@ export interface PipelineTracker {
    * are computed only where they count. Absent: every face gets one.
    */
   wantsDescriptor?(face: FaceDetection, atMs: number): boolean;
+  /**
+   * Where the analyzer should detect in the frame captured at `atMs`, given the motion gate's result
+   * (src/track's DetectScheduler over the tracker's expected boxes). Called once per frame, in order.
+   * Absent: the whole frame every frame.
+   */
+  planDetection?(atMs: number, motion: MotionSummary | undefined): DetectPlan;
 }
 
-/** The three stages, created per run. */
+/** The stages, created per run. */
 export interface PipelineStages {
   readonly source: PipelineSource;
   readonly analyzer: PipelineAnalyzer;
   readonly tracker: PipelineTracker;
+  /** Motion gate run on every frame before the analyzer; absent: none (detection is never skipped). */
+  readonly motion?: PipelineMotion;
 }
 
 /** Options of {@link runPipeline}. */
@@ -210,8 +238,19 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
       const frame = next.value;
       stats.add('decode', now() - t0);
 
+      let motion: MotionSummary | undefined;
+      if (stages.motion) {
+        const tm = now();
+        motion = stages.motion.update(frame);
+        stats.add('motion', now() - tm);
+      }
+      const hints = analyzeHints(tracker, frame, motion);
       const timing: AnalyzeTiming = { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 };
-      const faces = await analyzer.analyze(frame, timing, analyzeHints(tracker, frame));
+      // Nothing moves and nothing is tracked: no model runs on this frame at all.
+      const skip = hints.detect?.mode === 'skip';
+      const faces = skip ? [] : await analyzer.analyze(frame, timing, hints);
+      if (skip) stats.skippedFrames += 1;
+      else if (hints.detect?.mode === 'regions') stats.regionFrames += 1;
       stats.add('detect', timing.detectMs);
       stats.add('ageGender', timing.ageGenderMs);
       stats.add('descriptor', timing.descriptorMs);

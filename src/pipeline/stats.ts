@@ -1,5 +1,5 @@
 /** Names of the timed pipeline stages. */
-export const STAGES = ['decode', 'detect', 'ageGender', 'descriptor', 'track', 'sink'] as const;
+export const STAGES = ['decode', 'motion', 'detect', 'ageGender', 'descriptor', 'track', 'sink'] as const;
 export type StageName = (typeof STAGES)[number];
 
 /** Accumulated time of one stage. */
@@ -24,13 +24,17 @@ export interface PipelineStats {
   readonly descriptors: number;
   /** Frames the ingest queue dropped because inference was slower than the source (newest frame wins). */
   readonly droppedFrames: number;
+  /** Frames on which no model ran: nothing moved and nothing was tracked (motion gate; counted in `frames`). */
+  readonly skippedFrames: number;
+  /** Frames detected only in zoomed regions around live tracks and moving areas (detect schedule `adaptive`). */
+  readonly regionFrames: number;
   /** Wall time from start to stop, ms. */
   readonly wallMs: number;
   /** Processed frames per second of wall time. */
   readonly fps: number;
   /**
    * Per-stage timings: `decode` is time spent waiting for the next frame (ffmpeg decodes in parallel),
-   * `detect` the detector incl. pre/post-processing, `ageGender` and `descriptor` (re-id) those models' runs,
+   * `motion` the motion gate, `detect` the detector incl. pre/post-processing, `ageGender` and `descriptor` (re-id) those models' runs,
    * `track` the CrowdTracker, `sink` writing outputs.
    */
   readonly stages: Readonly<Record<StageName, StageTiming>>;
@@ -42,6 +46,8 @@ export class StatsRecorder {
   faces = 0;
   descriptors = 0;
   droppedFrames = 0;
+  skippedFrames = 0;
+  regionFrames = 0;
   private readonly acc = new Map<StageName, { count: number; totalMs: number; maxMs: number }>(STAGES.map((s) => [s, { count: 0, totalMs: 0, maxMs: 0 }]));
 
   constructor(private readonly startMs: number) {}
@@ -61,7 +67,7 @@ export class StatsRecorder {
       const a = this.acc.get(s) ?? { count: 0, totalMs: 0, maxMs: 0 };
       stages[s] = { count: a.count, totalMs: round(a.totalMs), meanMs: a.count ? round(a.totalMs / a.count) : 0, maxMs: round(a.maxMs) };
     }
-    return { frames: this.frames, faces: this.faces, descriptors: this.descriptors, droppedFrames: this.droppedFrames, wallMs: round(wallMs), fps: wallMs > 0 ? round((this.frames * 1000) / wallMs) : 0, stages };
+    return { frames: this.frames, faces: this.faces, descriptors: this.descriptors, droppedFrames: this.droppedFrames, skippedFrames: this.skippedFrames, regionFrames: this.regionFrames, wallMs: round(wallMs), fps: wallMs > 0 ? round((this.frames * 1000) / wallMs) : 0, stages };
   }
 }
 
