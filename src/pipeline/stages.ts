@@ -15,7 +15,7 @@ import { MotionDetector } from '../infer/motion.ts';
 import type { SessionOptions } from '../infer/session.ts';
 import { CrowdTracker, type CrowdTrackerOptions } from '../track/crowd.ts';
 import { DetectScheduler } from '../track/detect-schedule.ts';
-import type { AnalyzeHints, AnalyzeTiming, MotionSummary, PipelineAnalyzer, PipelineMotion, PipelineStages, PipelineTracker, PersonSummary } from './standalone.ts';
+import { processCpuMs, type AnalyzeHints, type AnalyzeTiming, type MotionSummary, type PipelineAnalyzer, type PipelineMotion, type PipelineStages, type PipelineTracker, type PersonSummary } from './standalone.ts';
 import type { TrackRow } from './sinks.ts';
 
 /** True for camera/stream URLs (rtsp, rtsps, http(s), HLS); false for files. Throws on an unsupported URL. */
@@ -55,6 +55,8 @@ export interface StageOptions {
  */
 class SessionTimer {
   totalMs = 0;
+  /** This process's CPU time during the runs, ms. */
+  cpuMs = 0;
   private static readonly wrapped = new WeakMap<InferenceSession, SessionTimer>();
 
   static attach(session: InferenceSession): SessionTimer {
@@ -64,10 +66,12 @@ class SessionTimer {
     const run = session.run.bind(session) as (...args: unknown[]) => Promise<InferenceSession.OnnxValueMapType>;
     (session as { run: unknown }).run = async (...args: unknown[]) => {
       const t0 = performance.now();
+      const c0 = processCpuMs();
       try {
         return await run(...args);
       } finally {
         timer.totalMs += performance.now() - t0;
+        timer.cpuMs += processCpuMs() - c0;
       }
     };
     SessionTimer.wrapped.set(session, timer);
@@ -128,13 +132,20 @@ export async function createStages(options: StageOptions, deps: { logger?: Logge
   const analyzer: PipelineAnalyzer = {
     async analyze(frame: Frame, timing: AnalyzeTiming, hints: AnalyzeHints = {}) {
       const t0 = performance.now();
+      const c0 = processCpuMs();
       const ageBefore = ageTimer.totalMs;
       const descBefore = descriptorTimer?.totalMs ?? 0;
+      const ageCpuBefore = ageTimer.cpuMs;
+      const descCpuBefore = descriptorTimer?.cpuMs ?? 0;
       const faces = await faceAnalyzer.analyze({ data: frame.rgb, width: frame.width, height: frame.height, channels: 3 }, hints);
       const total = performance.now() - t0;
+      const totalCpu = processCpuMs() - c0;
       timing.ageGenderMs = ageTimer.totalMs - ageBefore;
       timing.descriptorMs = (descriptorTimer?.totalMs ?? 0) - descBefore;
       timing.detectMs = Math.max(0, total - timing.ageGenderMs - timing.descriptorMs);
+      timing.ageGenderCpuMs = ageTimer.cpuMs - ageCpuBefore;
+      timing.descriptorCpuMs = (descriptorTimer?.cpuMs ?? 0) - descCpuBefore;
+      timing.detectCpuMs = Math.max(0, totalCpu - timing.ageGenderCpuMs - timing.descriptorCpuMs);
       return faces;
     },
     close: () => faceAnalyzer.close(),

@@ -14,12 +14,21 @@ import { StatsRecorder, type PipelineStats } from './stats.ts';
 /** What the pipeline needs from a frame source: src/ingest's FrameSource. */
 export type PipelineSource = Pick<FrameSource, 'frames' | 'status' | 'close'>;
 
-/** Per-frame split of analyzer time, ms. */
+/** Per-frame split of analyzer time, ms; the CPU figures (this process's CPU time) where the analyzer measures them. */
 export interface AnalyzeTiming {
   detectMs: number;
   ageGenderMs: number;
   /** Face descriptors for re-identification. */
   descriptorMs: number;
+  detectCpuMs?: number;
+  ageGenderCpuMs?: number;
+  descriptorCpuMs?: number;
+}
+
+/** CPU time of this process so far (user + system, all threads), ms. */
+export function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 /** What the pipeline needs from the face analyzer (src/infer's FaceAnalyzer, wrapped by {@link defaultStages}). */
@@ -144,6 +153,8 @@ export interface PipelineDeps {
   readonly logger?: Logger;
   /** Monotonic clock, ms. Default `performance.now`. */
   readonly now?: () => number;
+  /** This process's CPU time, ms, for the stages' `cpuMs`. Default {@link processCpuMs}. */
+  readonly cpuNow?: () => number;
 }
 
 /** Why the run stopped. */
@@ -175,6 +186,7 @@ const TIMEOUT = Symbol('timeout');
  */
 export async function runPipeline(options: PipelineOptions, deps: PipelineDeps): Promise<PipelineResult> {
   const now = deps.now ?? (() => performance.now());
+  const cpuNow = deps.cpuNow ?? processCpuMs;
   const log = deps.logger;
   const sinks = options.sinks ?? [];
   const { signal } = options;
@@ -241,8 +253,9 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
       let motion: MotionSummary | undefined;
       if (stages.motion) {
         const tm = now();
+        const cm = cpuNow();
         motion = stages.motion.update(frame);
-        stats.add('motion', now() - tm);
+        stats.add('motion', now() - tm, cpuNow() - cm);
       }
       const hints = analyzeHints(tracker, frame, motion);
       const timing: AnalyzeTiming = { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 };
@@ -251,14 +264,15 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
       const faces = skip ? [] : await analyzer.analyze(frame, timing, hints);
       if (skip) stats.skippedFrames += 1;
       else if (hints.detect?.mode === 'regions') stats.regionFrames += 1;
-      stats.add('detect', timing.detectMs);
-      stats.add('ageGender', timing.ageGenderMs);
-      stats.add('descriptor', timing.descriptorMs);
+      stats.add('detect', timing.detectMs, timing.detectCpuMs);
+      stats.add('ageGender', timing.ageGenderMs, timing.ageGenderCpuMs);
+      stats.add('descriptor', timing.descriptorMs, timing.descriptorCpuMs);
 
       const t1 = now();
+      const c1 = cpuNow();
       const detections: FrameDetections = { sourceId: frame.sourceId, seq: frame.seq, capturedAtMs: frame.capturedAtMs, width: frame.width, height: frame.height, faces };
       const { events, tracks } = tracker.update(detections);
-      stats.add('track', now() - t1);
+      stats.add('track', now() - t1, cpuNow() - c1);
 
       stats.frames += 1;
       stats.faces += faces.length;
