@@ -355,7 +355,6 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
   const detectOpts = minScore === undefined ? {} : { minScore };
 
   const counters = { scans: 0, regionFrames: 0, regionFallbacks: 0, skipped: 0, detectorRuns: 0 };
-  let canvasBuffer = new Uint8Array(0);
 
   /** The whole frame (and the tiles): candidates in source pixels, tile-cut ones flagged. */
   async function scanCandidates(image: RgbImage): Promise<Candidate[]> {
@@ -411,7 +410,9 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
     const cands: Candidate[] = [];
     const canvasBytes = S * S * 3;
     for (let k = 0; k < plan.canvases; k++) {
-      const data = canvasBuffer.length === canvasBytes ? canvasBuffer.fill(0) : (canvasBuffer = new Uint8Array(canvasBytes));
+      // A fresh canvas per run: the detector reads it when its queued run starts, and concurrent analyze
+      // calls (one analyzer serving several cameras) must not draw into each other's.
+      const data = new Uint8Array(canvasBytes);
       for (const c of plan.cells) {
         if (c.canvas === k) resizeBilinearInto(image, { x: c.sx, y: c.sy, width: c.sw, height: c.sh }, data, S, { x: c.dx, y: c.dy, width: c.dw, height: c.dh });
       }

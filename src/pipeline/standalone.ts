@@ -314,7 +314,7 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
   if (failure !== null) throw failure;
 
   const result: PipelineResult = { reason, stats: stats.snapshot(now()), snapshot: snapshot as DemographicsSnapshot, persons: tracker.persons(), lastCapturedAtMs };
-  log?.info({ reason, frames: result.stats.frames, fps: result.stats.fps, droppedFrames: result.stats.droppedFrames, uniquePersons: result.persons.length }, 'pipeline stopped');
+  log?.info({ reason, frames: result.stats.frames, fps: result.stats.fps, droppedFrames: result.stats.droppedFrames, skippedFrames: result.stats.skippedFrames, regionFrames: result.stats.regionFrames, uniquePersons: result.persons.length }, 'pipeline stopped');
   return result;
 }
 
