@@ -232,7 +232,7 @@ interface Setting {
 
 /** `--compare`: today's defaults first (the ratios' denominator), then the alternatives. */
 const COMPARE_SETTINGS: readonly Setting[] = [
-  { name: 'every-frame, tiles off (0.1 default)', flags: { 'infer.detectSchedule': 'every-frame', 'infer.tiles': 'off' } },
+  { name: 'every-frame, tiles off (previous default)', flags: { 'infer.detectSchedule': 'every-frame', 'infer.tiles': 'off' } },
   { name: 'every-frame, tiles 2x2', flags: { 'infer.detectSchedule': 'every-frame', 'infer.tiles': '2x2' } },
   { name: 'gated, tiles off', flags: { 'infer.detectSchedule': 'gated', 'infer.tiles': 'off' } },
   { name: 'adaptive, tiles off (default)', flags: { 'infer.detectSchedule': 'adaptive', 'infer.tiles': 'off' } },
