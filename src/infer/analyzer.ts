@@ -75,7 +75,7 @@ export interface FaceAnalyzerOptions {
   readonly regions?: Partial<Omit<RegionOptions, 'canvas'>> & {
     /**
      * Most canvases (detector runs) a regions frame may take; with more cells the frame is scanned
-     * instead. Default: one fewer than a scan takes (1 + tiles), at least 1.
+     * instead. Default: one fewer than a scan takes (1 + tiles), at least 2.
      */
     readonly maxCanvases?: number;
   };
@@ -107,9 +107,9 @@ export interface AnalyzeOptions {
 
 /**
  * Where {@link FaceAnalyzer.detect} looks: `scan` the whole frame (and the tiles, when configured), plus
- * the cells of any `tracks` and `motion` given; `regions` only cells around the expected boxes of live `tracks` and the `motion` boxes
- * (src/infer/regions.ts), or a scan when those cells would take as many detector runs as one;
- * `skip` nowhere (no faces: nothing moved and nothing is tracked).
+ * the cells of any `tracks` and `motion` given; `regions` only cells around the expected boxes of live
+ * `tracks` and the `motion` boxes (src/infer/regions.ts), or a scan when those cells would take more than
+ * `regions.maxCanvases` detector runs; `skip` nowhere (no faces: nothing moved and nothing is tracked).
  */
 export type DetectRequest =
   | ({ readonly mode: 'scan' } & Partial<RegionRequest>)
