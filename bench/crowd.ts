@@ -1,7 +1,11 @@
 /**
- * `npm run bench:crowd [-- --keep] [--seeds 1,2,3] [--detector NAME] [--tiles NxM] [--no-reid]`: the whole pipeline on synthetic crowd videos with
- * exact truth (../shared/tools/make-crowd-video.py): unique-person count, demographics, detection
- * recall / false positives, ID switches, and fused vs single-frame age/gender per person.
+ * `npm run bench:crowd [-- --keep] [--seeds 1,2,3] [--detector NAME] [--tiles NxM] [--detect-schedule MODE] [--no-reid]`:
+ * the whole pipeline on synthetic crowd videos with exact truth (../shared/tools/make-crowd-video.py):
+ * unique-person count, demographics, detection recall / false positives, detection time, ID switches,
+ * and fused vs single-frame age/gender per person.
+ * `--compare`: the same clips under several detection settings in one run, interleaved per clip
+ * (`--reps N` times each), against today's defaults (`every-frame`, tiles off): recall, detection time
+ * and its ratio, MOTA/IDF1, fused age/gender, frames/s.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -13,7 +17,7 @@ import { createLogger } from '../src/shared/logger.ts';
 import { iou } from '../src/shared/geometry.ts';
 import type { BoxXyxy, FrameDetections } from '../src/shared/messages.ts';
 import { jsonlEventSink, motTrackSink, type PipelineSink } from '../src/pipeline/sinks.ts';
-import { runPipeline } from '../src/pipeline/standalone.ts';
+import { processCpuMs, runPipeline } from '../src/pipeline/standalone.ts';
 import { createStages } from '../src/pipeline/stages.ts';
 import { buildSummary, writeSummary, type RunSummary } from '../src/pipeline/summary.ts';
 import { linearSumAssignment } from '../src/track/hungarian.ts';
@@ -69,6 +73,16 @@ interface VideoResult {
   fusedGenderAcc: number;
   matchedPersons: number;
   wallS: number;
+  /** Detection time per frame, ms: the detector stage plus the motion gate (wall time). */
+  detectMs: number;
+  /** The same as CPU time of this process, ms per frame: steadier than wall time on a shared machine. */
+  detectCpuMs: number;
+  /** All CPU time of this process during the run, ms per frame (ffmpeg's decoding is another process). */
+  cpuPerFrameMs: number;
+  /** Processed frames per second of wall time. */
+  fps: number;
+  skippedFrames: number;
+  regionFrames: number;
 }
 
 /** Analyzer choices passed through from the command line (as `crowdlens run` flags). */
@@ -93,11 +107,13 @@ async function runVideo(dir: string, seed: number, choices: BenchChoices, logger
   const files = { events: path.join(dir, 'events.jsonl'), tracks: path.join(dir, 'tracks.txt'), summary: path.join(dir, 'summary.json') };
   const config = loadConfig({ flags: { ...choices.flags, 'ingest.fps': SAMPLE_FPS, 'log.level': 'warn' } });
   const t0 = performance.now();
+  const c0 = processCpuMs();
   const result = await runPipeline(
     { sinks: [collect, jsonlEventSink(files.events), motTrackSink(files.tracks)] },
     { logger, stages: () => createStages({ source: path.join(dir, 'video.mp4'), sourceId: `crowd-${seed}`, realtime: false, reid: choices.reid, config }, { logger }) },
   );
   const wallS = (performance.now() - t0) / 1000;
+  const cpuMs = processCpuMs() - c0;
   const summary: RunSummary = buildSummary(result);
   await writeSummary(files.summary, summary);
 
@@ -191,6 +207,12 @@ async function runVideo(dir: string, seed: number, choices: BenchChoices, logger
     fusedGenderAcc: fusedErr.length ? fusedGenderOk / fusedErr.length : 0,
     matchedPersons: fusedErr.length,
     wallS,
+    detectMs: (result.stats.stages.detect.totalMs + result.stats.stages.motion.totalMs) / Math.max(1, result.stats.frames),
+    detectCpuMs: (result.stats.stages.detect.cpuMs + result.stats.stages.motion.cpuMs) / Math.max(1, result.stats.frames),
+    cpuPerFrameMs: cpuMs / Math.max(1, result.stats.frames),
+    fps: result.stats.fps,
+    skippedFrames: result.stats.skippedFrames,
+    regionFrames: result.stats.regionFrames,
   };
 }
 
@@ -202,48 +224,39 @@ function pct(v: number): string {
   return `${(v * 100).toFixed(1)}%`;
 }
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      keep: { type: 'boolean' },
-      seeds: { type: 'string', default: '1,2,3' },
-      people: { type: 'string', default: '10' },
-      duration: { type: 'string', default: '16' },
-      detector: { type: 'string' },
-      tiles: { type: 'string' },
-      'min-score': { type: 'string' },
-      'no-reid': { type: 'boolean' },
-    },
-  });
-  const seeds = values.seeds.split(',').map(Number);
-  if (seeds.some((s) => !Number.isInteger(s))) throw new Error(`--seeds: expected comma-separated integers, got ${JSON.stringify(values.seeds)}`);
-  const choices: BenchChoices = { flags: { 'infer.detector': values.detector, 'infer.tiles': values.tiles, 'infer.minScore': values['min-score'] }, reid: !values['no-reid'] };
-  const work = mkdtempSync(path.join(os.tmpdir(), 'crowdlens-bench-crowd-'));
-  const logger = createLogger({ level: 'warn' });
-  const results: VideoResult[] = [];
-  try {
-    for (const seed of seeds) {
-      const dir = path.join(work, `seed-${seed}`);
-      const genArgs = [TOOL, '--faces', FACES, '--out', dir, '--seed', String(seed), '--people', values.people, '--duration', values.duration, '--size', '1280x720', '--min-face', '56', '--max-face', '140', '--reentry', '0.3'];
-      execFileSync('python3', genArgs, { stdio: ['ignore', 'ignore', 'inherit'] });
-      const shown = genArgs.map((a) => (a === dir ? `$TMP/seed-${seed}` : a.startsWith('/') ? path.relative(ROOT, a) : a));
-      process.stdout.write(`seed ${seed}: python3 ${shown.join(' ')}\n`);
-      results.push(await runVideo(dir, seed, choices, logger));
-    }
-  } finally {
-    if (values.keep) process.stdout.write(`videos, tracks, events and summaries kept in ${work}\n`);
-    else rmSync(work, { recursive: true, force: true });
-  }
+/** A named detection setting: `crowdlens run` flags. */
+interface Setting {
+  readonly name: string;
+  readonly flags: Record<string, unknown>;
+}
 
-  const config = loadConfig({ flags: choices.flags });
-  process.stdout.write(`\ndetector ${config.infer.detector}, tiles ${config.infer.tiles}, min score ${config.infer.minScore ?? 'default'}, re-id ${choices.reid ? 'on' : 'off'}, sampled at ${SAMPLE_FPS} fps; matches at IoU >= ${MATCH_IOU}\n`);
-  const head = ['seed', 'frames', 'unique pred/true', 'appear.', 'demo L1', 'det recall', 'FP/frame', 'IDsw', 'IDF1', 'MOTA', 'age MAE single', 'age MAE fused', 'gender single', 'gender fused', 'persons', 'wall s'];
+/** `--compare`: today's defaults first (the ratios' denominator), then the alternatives. */
+const COMPARE_SETTINGS: readonly Setting[] = [
+  { name: 'every-frame, tiles off (previous default)', flags: { 'infer.detectSchedule': 'every-frame', 'infer.tiles': 'off' } },
+  { name: 'every-frame, tiles 2x2', flags: { 'infer.detectSchedule': 'every-frame', 'infer.tiles': '2x2' } },
+  { name: 'gated, tiles off', flags: { 'infer.detectSchedule': 'gated', 'infer.tiles': 'off' } },
+  { name: 'adaptive, tiles off (default)', flags: { 'infer.detectSchedule': 'adaptive', 'infer.tiles': 'off' } },
+  { name: 'adaptive, tiles 2x2', flags: { 'infer.detectSchedule': 'adaptive', 'infer.tiles': '2x2' } },
+];
+
+function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  return `\n| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}\n\n`;
+}
+
+function median(v: readonly number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** The per-seed table of one setting, and the targets checked on it (single-setting mode). */
+function report(results: readonly VideoResult[]): void {
+  const head = ['seed', 'frames', 'unique pred/true', 'appear.', 'demo L1', 'det recall', 'FP/frame', 'detect CPU ms/frame', 'IDsw', 'IDF1', 'MOTA', 'age MAE single', 'age MAE fused', 'gender single', 'gender fused', 'persons', 'wall s'];
   const rows = results.map((r) => [
-    String(r.seed), String(r.frames), `${r.predUnique}/${r.truthUnique}`, String(r.appearances), r.demoL1.toFixed(2), pct(r.recall), r.fpPerFrame.toFixed(3), String(r.idSwitches), pct(r.idf1), pct(r.mota),
+    String(r.seed), String(r.frames), `${r.predUnique}/${r.truthUnique}`, String(r.appearances), r.demoL1.toFixed(2), pct(r.recall), r.fpPerFrame.toFixed(3), r.detectCpuMs.toFixed(1), String(r.idSwitches), pct(r.idf1), pct(r.mota),
     r.singleAgeMae.toFixed(2), r.fusedAgeMae.toFixed(2), pct(r.singleGenderAcc), pct(r.fusedGenderAcc), String(r.matchedPersons), r.wallS.toFixed(1),
   ]);
-  process.stdout.write(`\n| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}\n\n`);
-
+  process.stdout.write(table(head, rows));
   const checks: [string, boolean, string][] = [];
   for (const r of results) {
     const err = Math.abs(r.predUnique - r.truthUnique) / r.truthUnique;
@@ -256,6 +269,138 @@ async function main(): Promise<number> {
   const genderN = results.reduce((a, r) => a + r.matchedPersons, 0);
   checks.push(['fused gender accuracy >= 93%', genderN > 0 && genderOk / genderN >= 0.93, `${pct(genderN ? genderOk / genderN : 0)} of ${genderN} matched persons`]);
   for (const [name, ok, detail] of checks) process.stdout.write(`${ok ? 'PASS' : 'FAIL'}  ${name}: ${detail}\n`);
+}
+
+/** Pooled figures of one setting over the seeds (each rep's run counts once; times are medians over reps). */
+interface Pooled {
+  recall: number;
+  fpPerFrame: number;
+  detectMs: number;
+  detectCpuMs: number;
+  cpuPerFrameMs: number;
+  mota: number;
+  idf1: number;
+  idSwitches: number;
+  fusedAgeMae: number;
+  fusedGender: number;
+  persons: number;
+  fps: number;
+  skipped: number;
+  regionFrames: number;
+  frames: number;
+}
+
+function pool(runs: readonly VideoResult[]): Pooled {
+  const persons = runs.reduce((a, r) => a + r.matchedPersons, 0);
+  return {
+    recall: mean(runs.map((r) => r.recall)),
+    fpPerFrame: mean(runs.map((r) => r.fpPerFrame)),
+    detectMs: mean(runs.map((r) => r.detectMs)),
+    detectCpuMs: mean(runs.map((r) => r.detectCpuMs)),
+    cpuPerFrameMs: mean(runs.map((r) => r.cpuPerFrameMs)),
+    mota: mean(runs.map((r) => r.mota)),
+    idf1: mean(runs.map((r) => r.idf1)),
+    idSwitches: runs.reduce((a, r) => a + r.idSwitches, 0),
+    fusedAgeMae: mean(runs.map((r) => r.fusedAgeMae)),
+    fusedGender: persons ? runs.reduce((a, r) => a + r.fusedGenderAcc * r.matchedPersons, 0) / persons : 0,
+    persons,
+    fps: mean(runs.map((r) => r.fps)),
+    skipped: runs.reduce((a, r) => a + r.skippedFrames, 0),
+    regionFrames: runs.reduce((a, r) => a + r.regionFrames, 0),
+    frames: runs.reduce((a, r) => a + r.frames, 0),
+  };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      keep: { type: 'boolean' },
+      seeds: { type: 'string', default: '1,2,3' },
+      people: { type: 'string', default: '10' },
+      duration: { type: 'string', default: '16' },
+      detector: { type: 'string' },
+      tiles: { type: 'string' },
+      'detect-schedule': { type: 'string' },
+      'min-score': { type: 'string' },
+      'no-reid': { type: 'boolean' },
+      compare: { type: 'boolean' },
+      reps: { type: 'string', default: '1' },
+    },
+  });
+  const seeds = values.seeds.split(',').map(Number);
+  if (seeds.some((s) => !Number.isInteger(s))) throw new Error(`--seeds: expected comma-separated integers, got ${JSON.stringify(values.seeds)}`);
+  const reps = Number(values.reps);
+  if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps: expected a positive integer, got ${JSON.stringify(values.reps)}`);
+  const base = { 'infer.detector': values.detector, 'infer.minScore': values['min-score'] };
+  const settings: readonly Setting[] = values.compare
+    ? COMPARE_SETTINGS.map((st) => ({ name: st.name, flags: { ...base, ...st.flags } }))
+    : [{ name: 'as given', flags: { ...base, 'infer.tiles': values.tiles, 'infer.detectSchedule': values['detect-schedule'] } }];
+  const reid = !values['no-reid'];
+  const work = mkdtempSync(path.join(os.tmpdir(), 'crowdlens-bench-crowd-'));
+  const logger = createLogger({ level: 'warn' });
+  // results[setting][rep] = per-seed results
+  const results: VideoResult[][][] = settings.map(() => Array.from({ length: reps }, () => []));
+  try {
+    for (const seed of seeds) {
+      const dir = path.join(work, `seed-${seed}`);
+      const genArgs = [TOOL, '--faces', FACES, '--out', dir, '--seed', String(seed), '--people', values.people, '--duration', values.duration, '--size', '1280x720', '--min-face', '56', '--max-face', '140', '--reentry', '0.3'];
+      execFileSync('python3', genArgs, { stdio: ['ignore', 'ignore', 'inherit'] });
+      const shown = genArgs.map((a) => (a === dir ? `$TMP/seed-${seed}` : a.startsWith('/') ? path.relative(ROOT, a) : a));
+      process.stdout.write(`seed ${seed}: python3 ${shown.join(' ')}\n`);
+      // Interleaved: every setting once per rep, so load on the shared machine hits them alike.
+      for (let rep = 0; rep < reps; rep++) {
+        for (const [i, st] of settings.entries()) {
+          const r = await runVideo(dir, seed, { flags: st.flags, reid }, logger);
+          (results[i] as VideoResult[][])[rep]?.push(r);
+          if (values.compare) process.stdout.write(`  ${st.name}: recall ${pct(r.recall)}, detect ${r.detectCpuMs.toFixed(1)} ms CPU / ${r.detectMs.toFixed(1)} ms wall per frame, ${r.fps.toFixed(1)} frames/s\n`);
+        }
+      }
+    }
+  } finally {
+    if (values.keep) process.stdout.write(`videos, tracks, events and summaries kept in ${work}\n`);
+    else rmSync(work, { recursive: true, force: true });
+  }
+
+  if (!values.compare) {
+    const config = loadConfig({ flags: settings[0]?.flags ?? {} });
+    process.stdout.write(`\ndetector ${config.infer.detector}, tiles ${config.infer.tiles}, detect schedule ${config.infer.detectSchedule}, min score ${config.infer.minScore ?? 'default'}, re-id ${reid ? 'on' : 'off'}, sampled at ${SAMPLE_FPS} fps; matches at IoU >= ${MATCH_IOU}\n`);
+    report(results[0]?.[0] ?? []);
+    return 0;
+  }
+
+  // Per seed and setting: accuracy from the first rep (runs are deterministic but for timing), time as the median over reps.
+  const summary = settings.map((st, i) => {
+    const perSeed = seeds.map((_, k) => {
+      const runs = (results[i] as VideoResult[][]).map((rep) => rep[k] as VideoResult);
+      const first = runs[0] as VideoResult;
+      return { ...first, detectMs: median(runs.map((r) => r.detectMs)), detectCpuMs: median(runs.map((r) => r.detectCpuMs)), cpuPerFrameMs: median(runs.map((r) => r.cpuPerFrameMs)), fps: median(runs.map((r) => r.fps)) };
+    });
+    return { setting: st, perSeed, pooled: pool(perSeed) };
+  });
+  const today = summary[0] as (typeof summary)[number];
+  process.stdout.write(`\nsame ${seeds.length} clips (seeds ${seeds.join(',')}), re-id ${reid ? 'on' : 'off'}, ${SAMPLE_FPS} fps, ${reps} interleaved rep(s) per setting (times: median over reps); machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, shared\n`);
+  const perSeedRows: string[][] = [];
+  for (const s of summary) {
+    for (const [k, r] of s.perSeed.entries()) {
+      const base0 = today.perSeed[k] as VideoResult;
+      perSeedRows.push([s.setting.name, String(r.seed), pct(r.recall), r.fpPerFrame.toFixed(3), r.detectCpuMs.toFixed(1), `${(r.detectCpuMs / base0.detectCpuMs).toFixed(2)}x`, r.detectMs.toFixed(1), pct(r.mota), pct(r.idf1), String(r.idSwitches), `${r.predUnique}/${r.truthUnique}`, r.fusedAgeMae.toFixed(2), pct(r.fusedGenderAcc), r.cpuPerFrameMs.toFixed(1), r.fps.toFixed(1), `${r.skippedFrames}/${r.regionFrames}`]);
+    }
+  }
+  process.stdout.write(table(['setting', 'seed', 'det recall', 'FP/frame', 'detect CPU ms/frame', 'vs today', 'detect wall ms/frame', 'MOTA', 'IDF1', 'IDsw', 'unique', 'age MAE fused', 'gender fused', 'CPU ms/frame', 'frames/s', 'skipped/region frames'], perSeedRows));
+  const rows = summary.map((s) => {
+    const p = s.pooled;
+    return [
+      s.setting.name, pct(p.recall), p.fpPerFrame.toFixed(3), p.detectCpuMs.toFixed(1), `${(p.detectCpuMs / today.pooled.detectCpuMs).toFixed(2)}x`, `${p.detectMs.toFixed(1)} (${(p.detectMs / today.pooled.detectMs).toFixed(2)}x)`,
+      pct(p.mota), pct(p.idf1), String(p.idSwitches), p.fusedAgeMae.toFixed(2), `${pct(p.fusedGender)} of ${p.persons}`, `${p.cpuPerFrameMs.toFixed(1)} (${(p.cpuPerFrameMs / today.pooled.cpuPerFrameMs).toFixed(2)}x)`, `${p.fps.toFixed(1)} (${(p.fps / today.pooled.fps).toFixed(2)}x)`, `${p.skipped}/${p.regionFrames} of ${p.frames}`,
+    ];
+  });
+  process.stdout.write(table(['setting (mean of seeds)', 'det recall', 'FP/frame', 'detect CPU ms/frame', 'vs today', 'detect wall ms/frame (vs today)', 'MOTA', 'IDF1', 'IDsw', 'age MAE fused', 'gender fused', 'CPU ms/frame (vs today)', 'frames/s (vs today)', 'skipped/region frames'], rows));
+  for (const s of summary.slice(1)) {
+    const p = s.pooled;
+    const ratio = p.detectCpuMs / today.pooled.detectCpuMs;
+    const ok = p.recall >= 0.9 && ratio <= 1.5;
+    process.stdout.write(`${ok ? 'PASS' : 'FAIL'}  ${s.setting.name}: detection recall >= 90% at <= 1.5x today's detection time (CPU): ${pct(p.recall)} at ${ratio.toFixed(2)}x (wall ${(p.detectMs / today.pooled.detectMs).toFixed(2)}x)\n`);
+  }
   return 0;
 }
 

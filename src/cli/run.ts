@@ -26,6 +26,9 @@ Runs ingest -> face detection + age/gender -> tracking on one source until it en
   --detector NAME         blazeface | ssd_mobilenetv1 | tiny_face_detector (CROWDLENS_DETECTOR)
   --min-score X           minimum detector score, 0..1 (CROWDLENS_MIN_SCORE)
   --tiles off|NxM         detect small faces in NxM overlapping tiles (CROWDLENS_TILES)
+  --detect-schedule MODE  adaptive (default): zoomed regions around tracks and motion between full
+                          scans, frames where nothing moves skipped; gated: full frame unless nothing
+                          moves; every-frame: full frame on every frame (CROWDLENS_DETECT_SCHEDULE)
   --no-reid               skip face descriptors: faster, but a returning person counts again
   --events FILE           write TrackEvents as JSON lines
   --tracks FILE           write confirmed tracks as MOT lines: frame,id,x,y,w,h,score,-1,-1,-1
@@ -87,6 +90,7 @@ function parseRunArgs(argv: string[]): RunArgs | 'help' {
         detector: { type: 'string' },
         'min-score': { type: 'string' },
         tiles: { type: 'string' },
+        'detect-schedule': { type: 'string' },
         events: { type: 'string' },
         tracks: { type: 'string' },
         summary: { type: 'string' },
@@ -119,7 +123,7 @@ function parseRunArgs(argv: string[]): RunArgs | 'help' {
     progress: v.progress ?? Boolean(process.stderr.isTTY),
     config: v.config,
     // Validation of these is the config schema's job, so its error names the field.
-    flags: { 'ingest.fps': v.fps, 'ingest.maxWidth': v['max-width'], 'infer.detector': v.detector, 'infer.minScore': v['min-score'], 'infer.tiles': v.tiles },
+    flags: { 'ingest.fps': v.fps, 'ingest.maxWidth': v['max-width'], 'infer.detector': v.detector, 'infer.minScore': v['min-score'], 'infer.tiles': v.tiles, 'infer.detectSchedule': v['detect-schedule'] },
   };
 }
 

@@ -2,6 +2,8 @@ import type { Logger } from '../shared/logger.ts';
 import type { BoxXyxy, Face, FaceAttributes, FaceDetection } from '../shared/messages.ts';
 import { boxArea, clampBox, iou } from '../shared/geometry.ts';
 import type { AgeGenderTta } from './agegender.ts';
+import { DEFAULT_REGION_OPTIONS, mapCanvasDetections, planRegions, type RegionOptions, type RegionPlan, type RegionRequest } from './regions.ts';
+import { resizeBilinearInto } from './image.ts';
 import type { SessionOptions } from './session.ts';
 import type { AgeGenderEstimator, FaceDescriber, FaceDetector, RgbImage } from './types.ts';
 
@@ -66,6 +68,17 @@ export interface FaceAnalyzerOptions {
   readonly cropScale?: number;
   /** Compute a 1024-d faceres descriptor per face (slower; for re-identification). Default false. */
   readonly descriptors?: boolean;
+  /**
+   * Cell geometry of region detection (`detect: { mode: 'regions' }`, src/infer/regions.ts); defaults
+   * {@link DEFAULT_REGION_OPTIONS}, and `discoveryScale` that of the tiles (or of the whole frame with tiles off).
+   */
+  readonly regions?: Partial<Omit<RegionOptions, 'canvas'>> & {
+    /**
+     * Most canvases (detector runs) a regions frame may take; with more cells the frame is scanned
+     * instead. Default: one fewer than a scan takes (1 + tiles), at least 2.
+     */
+    readonly maxCanvases?: number;
+  };
   /** onnxruntime session options (provider `cpu`|`cuda`, intraOpThreads, spinning), from config's `infer` section. */
   readonly session?: SessionOptions;
   readonly logger?: Logger;
@@ -85,6 +98,36 @@ export interface AnalyzeOptions {
    * (e.g. src/track's CrowdTracker.wantsDescriptor, passed in by the pipeline). Default: every face.
    */
   readonly wantDescriptor?: (face: FaceDetection) => boolean;
+  /**
+   * Where to look for faces (the tracker's schedule decides it per frame; see src/track/detect-schedule.ts).
+   * Default `{ mode: 'scan' }`.
+   */
+  readonly detect?: DetectRequest;
+}
+
+/**
+ * Where {@link FaceAnalyzer.detect} looks: `scan` the whole frame (and the tiles, when configured), plus
+ * the cells of any `tracks` and `motion` given; `regions` only cells around the expected boxes of live
+ * `tracks` and the `motion` boxes (src/infer/regions.ts), or a scan when those cells would take more than
+ * `regions.maxCanvases` detector runs; `skip` nowhere (no faces: nothing moved and nothing is tracked).
+ */
+export type DetectRequest =
+  | ({ readonly mode: 'scan' } & Partial<RegionRequest>)
+  | { readonly mode: 'skip' }
+  | ({ readonly mode: 'regions' } & RegionRequest);
+
+/** Counters of {@link FaceAnalyzer.detect} since the analyzer was created. */
+export interface DetectStats {
+  /** Frames scanned whole (full frame and tiles). */
+  readonly scans: number;
+  /** Frames detected in regions only. */
+  readonly regionFrames: number;
+  /** Regions requests that became scans because their cells needed as many detector runs. */
+  readonly regionFallbacks: number;
+  /** Frames with no detection (skip, or regions with nothing to look at). */
+  readonly skipped: number;
+  /** Detector runs in all (a scan is 1 + tiles; a region frame one per canvas). */
+  readonly detectorRuns: number;
 }
 
 /** Face detection + age/gender (+ optional descriptor) on one image at a time; models are loaded once. */
@@ -93,6 +136,10 @@ export interface FaceAnalyzer {
   readonly options: Readonly<{ detector: DetectorName; ageGender: AgeGenderName; tta: AgeGenderTta; descriptors: boolean; cropScale: number; tiles: 'off' | Required<TileOptions>; minScore: number | undefined }>;
   /** Faces in `image`, boxes in source pixels, highest detector score first. */
   analyze(image: RgbImage, options?: AnalyzeOptions): Promise<Face[]>;
+  /** Detection alone (what `analyze` runs before age/gender): boxes in source pixels, highest score first. */
+  detect(image: RgbImage, request?: DetectRequest): Promise<FaceDetection[]>;
+  /** Detection counters since creation. */
+  detectStats(): DetectStats;
   /** Releases the analyzer; `analyze` afterwards throws. */
   close(): Promise<void>;
 }
@@ -250,6 +297,27 @@ function sameBox(a: BoxXyxy, b: BoxXyxy): boolean {
   return a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3];
 }
 
+function checkRgb(image: RgbImage, what: string): void {
+  if (image.channels !== 3 || image.data.length !== image.width * image.height * 3 || image.width < 1 || image.height < 1) {
+    throw new RangeError(`${what}: expected an RGB24 image, got ${image.width}x${image.height}x${image.channels} with ${image.data.length} bytes`);
+  }
+}
+
+function checkRegionOptions<T extends Partial<Omit<RegionOptions, 'canvas'>> & { readonly maxCanvases?: number }>(r: T): T {
+  const check = (name: string, v: number | undefined, ok: (v: number) => boolean, range: string): void => {
+    if (v !== undefined && !ok(v)) throw new RangeError(`regions.${name} must be ${range} (got ${v})`);
+  };
+  check('targetFacePx', r.targetFacePx, (v) => v >= 8 && v <= 128, '8..128');
+  check('context', r.context, (v) => v >= 1.5 && v <= 8, '1.5..8');
+  check('discoveryScale', r.discoveryScale, (v) => v >= 1 && v <= 64, '1..64');
+  check('motionCellPx', r.motionCellPx, (v) => v >= 16 && v <= 1024, '16..1024');
+  check('explainedShare', r.explainedShare, (v) => v >= 0 && v <= 1, '0..1');
+  check('maxCanvases', r.maxCanvases, (v) => Number.isInteger(v) && v >= 1 && v <= 64, 'an integer 1..64');
+  if (r.shrink !== undefined && !(Array.isArray(r.shrink) && r.shrink.every((z) => z > 0 && z < 1))) throw new RangeError(`regions.shrink must be zoom factors within (0, 1) (got ${JSON.stringify(r.shrink)})`);
+  check('gap', r.gap, (v) => Number.isInteger(v) && v >= 0 && v <= 32, 'an integer 0..32');
+  return r;
+}
+
 async function sequential<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = [];
   for (const item of items) out.push(await fn(item));
@@ -274,6 +342,7 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
   const tiles = resolveTiles(options.tiles);
   const descriptors = options.descriptors ?? false;
   const session: SessionOptions = { ...options.session, ...(options.logger ? { logger: options.logger } : {}) };
+  const regionOptions = checkRegionOptions(options.regions ?? {});
 
   // Detector loads lazily on first detection so that assumeFace-only use never loads it.
   let detector: Promise<FaceDetector> | undefined;
@@ -293,13 +362,21 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
   let closed = false;
   const detectOpts = minScore === undefined ? {} : { minScore };
 
-  async function detect(image: RgbImage): Promise<FaceDetection[]> {
+  const counters = { scans: 0, regionFrames: 0, regionFallbacks: 0, skipped: 0, detectorRuns: 0 };
+
+  /** The whole frame (and the tiles): candidates in source pixels, tile-cut ones flagged. */
+  async function scanCandidates(image: RgbImage): Promise<Candidate[]> {
     const det = await getDetector();
-    if (tiles === 'off') return det.detect(image, detectOpts);
+    counters.scans++;
     const cands: Candidate[] = [];
-    if (tiles.fullFrame) for (const d of await det.detect(image, detectOpts)) cands.push({ ...d, cut: false });
+    if (tiles === 'off' || tiles.fullFrame) {
+      counters.detectorRuns++;
+      for (const d of await det.detect(image, detectOpts)) cands.push({ ...d, cut: false });
+    }
+    if (tiles === 'off') return cands;
     for (const tile of tileGrid(image.width, image.height, tiles.cols, tiles.rows, tiles.overlap)) {
       const sub = cropImage(image, tile);
+      counters.detectorRuns++;
       // 1 px tolerance: detectors clamp boxes to the input, so a cut face ends exactly on the edge.
       const edge = 1;
       for (const d of await det.detect(sub, detectOpts)) {
@@ -312,6 +389,76 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
         cands.push({ box: clampBox(box, image.width, image.height), score: d.score, cut });
       }
     }
+    return cands;
+  }
+
+  /** Source pixels per input pixel of a scan's finest pass: the tiles', or the whole frame's. */
+  function scanScale(image: RgbImage, inputSize: number): number {
+    if (tiles === 'off') return Math.max(image.width, image.height) / inputSize;
+    const t = tileGrid(image.width, image.height, tiles.cols, tiles.rows, tiles.overlap)[0] as Tile;
+    return Math.max(t.width, t.height) / inputSize;
+  }
+
+  /** A scan costs 1 + tiles detector runs. */
+  const scanRuns = tiles === 'off' ? 1 : tiles.cols * tiles.rows + (tiles.fullFrame ? 1 : 0);
+  // Two canvases even when a scan is one run: zoomed cells find the small faces a whole-frame pass cannot.
+  const maxCanvases = regionOptions.maxCanvases ?? Math.max(2, scanRuns - 1);
+
+  async function planFor(image: RgbImage, request: RegionRequest): Promise<{ plan: RegionPlan; S: number }> {
+    const det = await getDetector();
+    const S = det.inputSize;
+    const { maxCanvases: _max, ...custom } = regionOptions;
+    const geometry: RegionOptions = { ...DEFAULT_REGION_OPTIONS, discoveryScale: scanScale(image, S), ...custom, canvas: S };
+    return { plan: planRegions(image.width, image.height, request, geometry), S };
+  }
+
+  /** Draws the planned cells into canvases and detects in each: candidates in source pixels. */
+  async function regionCandidates(image: RgbImage, plan: RegionPlan, S: number): Promise<Candidate[]> {
+    const det = await getDetector();
+    const cands: Candidate[] = [];
+    const canvasBytes = S * S * 3;
+    for (let k = 0; k < plan.canvases; k++) {
+      // A fresh canvas per run: the detector reads it when its queued run starts, and concurrent analyze
+      // calls (one analyzer serving several cameras) must not draw into each other's.
+      const data = new Uint8Array(canvasBytes);
+      for (const c of plan.cells) {
+        if (c.canvas === k) resizeBilinearInto(image, { x: c.sx, y: c.sy, width: c.sw, height: c.sh }, data, S, { x: c.dx, y: c.dy, width: c.dw, height: c.dh });
+      }
+      counters.detectorRuns++;
+      const found = await det.detect({ data, width: S, height: S, channels: 3 }, detectOpts);
+      for (const d of mapCanvasDetections(found, plan.cells, k, image.width, image.height)) cands.push(d);
+    }
+    return cands;
+  }
+
+  async function detect(image: RgbImage, request: DetectRequest = { mode: 'scan' }): Promise<FaceDetection[]> {
+    if (request.mode === 'skip') {
+      counters.skipped++;
+      return [];
+    }
+    const regions: RegionRequest = { tracks: request.tracks ?? [], motion: request.motion ?? [] };
+    const wanted = regions.tracks.length > 0 || regions.motion.length > 0;
+    if (request.mode === 'regions') {
+      const { plan, S } = await planFor(image, regions);
+      if (plan.canvases === 0) {
+        counters.skipped++;
+        return [];
+      }
+      if (plan.canvases <= maxCanvases) {
+        counters.regionFrames++;
+        return mergeDetections(await regionCandidates(image, plan, S));
+      }
+      counters.regionFallbacks++;
+      return mergeDetections(await scanCandidates(image));
+    }
+    const cands = await scanCandidates(image);
+    if (wanted) {
+      // Live tracks also get their zoomed cells on a scan frame, so a small tracked face is not lost to the coarser scan.
+      const { plan, S } = await planFor(image, regions);
+      if (plan.canvases > 0 && plan.canvases <= maxCanvases) cands.push(...(await regionCandidates(image, plan, S)));
+    }
+    // One whole-frame pass alone is returned as the detector gave it (the merge is for overlapping passes).
+    if (tiles === 'off' && !wanted) return cands.map(({ box, score }) => ({ box, score }));
     return mergeDetections(cands);
   }
 
@@ -319,10 +466,8 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
     options: { detector: detectorName, ageGender: ageGenderName, tta, descriptors, cropScale, tiles, minScore },
     async analyze(image: RgbImage, opts: AnalyzeOptions = {}): Promise<Face[]> {
       if (closed) throw new Error('FaceAnalyzer.analyze called after close()');
-      if (image.channels !== 3 || image.data.length !== image.width * image.height * 3 || image.width < 1 || image.height < 1) {
-        throw new RangeError(`analyze: expected an RGB24 image, got ${image.width}x${image.height}x${image.channels} with ${image.data.length} bytes`);
-      }
-      const found: FaceDetection[] = opts.assumeFace ? [{ box: [0, 0, image.width, image.height], score: 1 }] : await detect(image);
+      checkRgb(image, 'analyze');
+      const found: FaceDetection[] = opts.assumeFace ? [{ box: [0, 0, image.width, image.height], score: 1 }] : await detect(image, opts.detect);
       const want = opts.wantDescriptor;
       const described = found.map((d) => describer !== undefined && (want === undefined || want(d)));
       if (onePass) {
@@ -353,6 +498,12 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
       }
       return faces;
     },
+    async detect(image: RgbImage, request?: DetectRequest): Promise<FaceDetection[]> {
+      if (closed) throw new Error('FaceAnalyzer.detect called after close()');
+      checkRgb(image, 'detect');
+      return detect(image, request);
+    },
+    detectStats: () => ({ ...counters }),
     async close(): Promise<void> {
       // Sessions are shared process-wide through loadModel's cache, so closing only retires this facade.
       closed = true;

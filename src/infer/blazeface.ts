@@ -69,6 +69,11 @@ export function letterbox(image: RgbImage, input: Float32Array, scratch?: Float3
   if (input.length !== S * S * 3) throw new RangeError(`letterbox: input has ${input.length} values, expected ${S * S * 3}`);
   if (image.channels !== 3) throw new RangeError(`letterbox: image has ${image.channels} channels, expected 3`);
   const { width, height } = letterboxSize(image.width, image.height);
+  if (image.width === S && image.height === S) {
+    // TF's bilinear resize at scale 1 is the identity: copy (region canvases are drawn at input size).
+    input.set(image.data);
+    return { scaleX: 1, scaleY: 1, content: input };
+  }
   const content = scratch && scratch.length === width * height * 3 ? scratch : new Float32Array(width * height * 3);
   resizeBilinear(image, width, height, {}, content);
   if (width === S) {
@@ -84,6 +89,7 @@ export function letterbox(image: RgbImage, input: Float32Array, scratch?: Float3
 /** Face detector over frames of any size; boxes in source pixels, clamped to the frame. */
 export class BlazeFaceDetector implements FaceDetector {
   readonly name = 'blazeface';
+  readonly inputSize = BLAZEFACE_INPUT_SIZE;
   /** Faces dropped because their clamped box was empty (entirely outside the frame). */
   droppedEmptyBoxes = 0;
   private readonly input = new Float32Array(BLAZEFACE_INPUT_SIZE * BLAZEFACE_INPUT_SIZE * 3);
@@ -121,7 +127,7 @@ export class BlazeFaceDetector implements FaceDetector {
   private async run(image: RgbImage, minScore: number): Promise<FaceDetection[]> {
     if (image.data.length !== image.width * image.height * 3) throw new RangeError(`detect: image data has ${image.data.length} bytes, expected ${image.width}x${image.height}x3`);
     const { scaleX, scaleY, content } = letterbox(image, this.input, this.scratch);
-    this.scratch = content;
+    if (content !== this.input) this.scratch = content;
     const out = await this.model.session.run({ input: this.tensor });
     const logits = out.classificators?.data as Float32Array | undefined;
     const regs = out.regressors?.data as Float32Array | undefined;

@@ -68,6 +68,84 @@ export function resizeBilinear(src: RawImage, outWidth: number, outHeight: numbe
   return dst;
 }
 
+/** A rectangle in integer pixels. */
+export interface PixelRect {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * `resizeBilinear` of the `from` rectangle of `src` to `to`'s size, rounded to bytes and written into
+ * `dst` (an interleaved image `dstWidth` pixels wide, same channels) at `to`'s position: the same values
+ * as cropping, resizing and pasting, without the intermediate copies (region canvases, src/infer/regions.ts).
+ */
+export function resizeBilinearInto(src: RawImage<Uint8Array>, from: PixelRect, dst: Uint8Array, dstWidth: number, to: PixelRect): void {
+  const { width: imgW, channels: c, data } = src;
+  const inW = from.width;
+  const inH = from.height;
+  const outW = to.width;
+  const outH = to.height;
+  if (from.x < 0 || from.y < 0 || from.x + inW > imgW || from.y + inH > src.height || inW < 1 || inH < 1) throw new RangeError(`resizeBilinearInto: source rectangle ${inW}x${inH}+${from.x}+${from.y} outside the ${imgW}x${src.height} image`);
+  if (to.x < 0 || to.y < 0 || to.x + outW > dstWidth || (to.y + outH) * dstWidth * c > dst.length || outW < 1 || outH < 1) throw new RangeError(`resizeBilinearInto: destination rectangle ${outW}x${outH}+${to.x}+${to.y} outside the destination`);
+  const rowRatio = inH / outH;
+  const colRatio = inW / outW;
+  const x0s = new Int32Array(outW);
+  const x1s = new Int32Array(outW);
+  const xf = new Float32Array(outW);
+  for (let x = 0; x < outW; x++) {
+    const fx = colRatio * x;
+    const lo = Math.max(0, Math.floor(fx));
+    x0s[x] = (from.x + lo) * c;
+    x1s[x] = (from.x + Math.min(inW - 1, Math.ceil(fx))) * c;
+    xf[x] = fx - lo;
+  }
+  for (let y = 0; y < outH; y++) {
+    const fy = rowRatio * y;
+    const lo = Math.max(0, Math.floor(fy));
+    const top = (from.y + lo) * imgW * c;
+    const bottom = (from.y + Math.min(inH - 1, Math.ceil(fy))) * imgW * c;
+    const yf = fy - lo;
+    let o = ((to.y + y) * dstWidth + to.x) * c;
+    // Values are >= 0, and a Uint8Array store truncates: + 0.5 rounds (half up) without Math.round.
+    if (c === 3) {
+      // The hot path (RGB canvases), unrolled per channel.
+      for (let x = 0; x < outW; x++) {
+        const a = top + (x0s[x] as number);
+        const b = top + (x1s[x] as number);
+        const a2 = bottom + (x0s[x] as number);
+        const b2 = bottom + (x1s[x] as number);
+        const f = xf[x] as number;
+        const g = 1 - f;
+        const w00 = g * (1 - yf);
+        const w01 = f * (1 - yf);
+        const w10 = g * yf;
+        const w11 = f * yf;
+        dst[o] = ((data[a] as number) * w00 + (data[b] as number) * w01 + (data[a2] as number) * w10 + (data[b2] as number) * w11 + 0.5) | 0;
+        dst[o + 1] = ((data[a + 1] as number) * w00 + (data[b + 1] as number) * w01 + (data[a2 + 1] as number) * w10 + (data[b2 + 1] as number) * w11 + 0.5) | 0;
+        dst[o + 2] = ((data[a + 2] as number) * w00 + (data[b + 2] as number) * w01 + (data[a2 + 2] as number) * w10 + (data[b2 + 2] as number) * w11 + 0.5) | 0;
+        o += 3;
+      }
+      continue;
+    }
+    for (let x = 0; x < outW; x++) {
+      const a = x0s[x] as number;
+      const b = x1s[x] as number;
+      const f = xf[x] as number;
+      for (let k = 0; k < c; k++) {
+        const tl = data[top + a + k] as number;
+        const tr = data[top + b + k] as number;
+        const bl = data[bottom + a + k] as number;
+        const br = data[bottom + b + k] as number;
+        const t = tl + (tr - tl) * f;
+        const btm = bl + (br - bl) * f;
+        dst[o++] = t + (btm - t) * yf + 0.5;
+      }
+    }
+  }
+}
+
 /** A crop box in normalised coordinates `[y1, x1, y2, x2]` (0..1 of the image), as `tf.image.cropAndResize` takes it. */
 export type NormalizedBoxYxyx = readonly [y1: number, x1: number, y2: number, x2: number];
 

@@ -49,6 +49,7 @@ export function decodeSsdBox(encodings: Float32Array, anchors: Float32Array, i: 
 
 export class SsdMobilenetV1Detector implements FaceDetector {
   readonly name = 'ssd_mobilenetv1';
+  readonly inputSize = SSD_INPUT_SIZE;
   private readonly pool = new BufferPool(SSD_INPUT_SIZE * SSD_INPUT_SIZE * 3);
 
   private constructor(

@@ -14,6 +14,8 @@ export interface DetectOptions {
 export interface FaceDetector {
   /** Model name, e.g. `blazeface`. */
   readonly name: string;
+  /** Side of the square model input, px (blazeface 256): how much of a frame one run sees at full detail. */
+  readonly inputSize: number;
   detect(image: RgbImage, options?: DetectOptions): Promise<FaceDetection[]>;
 }
 

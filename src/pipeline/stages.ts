@@ -12,9 +12,11 @@ import type { Frame } from '../shared/messages.ts';
 import { IngestError, openSource, probeFfmpeg, parseSourceUrl, type FrameSource, type SourceOptions } from '../ingest/index.ts';
 import { createFaceAnalyzer, parseTiles, type DetectorName, type FaceAnalyzerOptions } from '../infer/analyzer.ts';
 import { loadModel } from '../infer/models.ts';
+import { MotionDetector } from '../infer/motion.ts';
 import type { SessionOptions } from '../infer/session.ts';
 import { CrowdTracker, type CrowdTrackerOptions } from '../track/crowd.ts';
-import type { AnalyzeHints, AnalyzeTiming, PipelineAnalyzer, PipelineSource, PipelineStages, PipelineTracker, PersonSummary } from './standalone.ts';
+import { DetectScheduler } from '../track/detect-schedule.ts';
+import { processCpuMs, type AnalyzeHints, type AnalyzeTiming, type MotionSummary, type PipelineAnalyzer, type PipelineMotion, type PipelineSource, type PipelineStages, type PipelineTracker, type PersonSummary } from './standalone.ts';
 import type { TrackRow } from './sinks.ts';
 
 /** True for camera/stream URLs (rtsp, rtsps, http(s), HLS); false for files. Throws on an unsupported URL. */
@@ -51,6 +53,9 @@ export interface StageOptions {
 interface TimingScope {
   ageGenderMs: number;
   descriptorMs: number;
+  /** This process's CPU time during those runs, ms (process-wide: exact with one camera, shared with others' work otherwise). */
+  ageGenderCpuMs: number;
+  descriptorCpuMs: number;
 }
 
 /**
@@ -62,17 +67,22 @@ interface TimingScope {
 const timingScope = new AsyncLocalStorage<TimingScope>();
 const timedSessions = new WeakSet<InferenceSession>();
 
-function timeSession(session: InferenceSession, kind: keyof TimingScope): void {
+function timeSession(session: InferenceSession, kind: 'ageGenderMs' | 'descriptorMs'): void {
+  const cpuKind = kind === 'ageGenderMs' ? 'ageGenderCpuMs' : 'descriptorCpuMs';
   if (timedSessions.has(session)) return;
   timedSessions.add(session);
   const run = session.run.bind(session) as (...args: unknown[]) => Promise<InferenceSession.OnnxValueMapType>;
   (session as { run: unknown }).run = async (...args: unknown[]) => {
     const scope = timingScope.getStore();
     const t0 = performance.now();
+    const c0 = processCpuMs();
     try {
       return await run(...args);
     } finally {
-      if (scope) scope[kind] += performance.now() - t0;
+      if (scope) {
+        scope[kind] += performance.now() - t0;
+        scope[cpuKind] += processCpuMs() - c0;
+      }
     }
   };
 }
@@ -122,13 +132,18 @@ export async function createAnalyzer(options: AnalyzerStageOptions, deps: { logg
   return {
     info: { provider: ageModel.provider, detector: faceAnalyzer.options.detector, ageGender: faceAnalyzer.options.ageGender, descriptor: faceAnalyzer.options.descriptors ? 'faceres' : null },
     async analyze(frame: Frame, timing: AnalyzeTiming, hints: AnalyzeHints = {}) {
-      const scope: TimingScope = { ageGenderMs: 0, descriptorMs: 0 };
+      const scope: TimingScope = { ageGenderMs: 0, descriptorMs: 0, ageGenderCpuMs: 0, descriptorCpuMs: 0 };
       const t0 = performance.now();
+      const c0 = processCpuMs();
       const faces = await timingScope.run(scope, () => faceAnalyzer.analyze({ data: frame.rgb, width: frame.width, height: frame.height, channels: 3 }, hints));
       const total = performance.now() - t0;
+      const totalCpu = processCpuMs() - c0;
       timing.ageGenderMs = scope.ageGenderMs;
       timing.descriptorMs = scope.descriptorMs;
       timing.detectMs = Math.max(0, total - timing.ageGenderMs - timing.descriptorMs);
+      timing.ageGenderCpuMs = scope.ageGenderCpuMs;
+      timing.descriptorCpuMs = scope.descriptorCpuMs;
+      timing.detectCpuMs = Math.max(0, totalCpu - scope.ageGenderCpuMs - scope.descriptorCpuMs);
       return faces;
     },
     close: () => faceAnalyzer.close(),
@@ -190,7 +205,23 @@ export function wallClockSource(source: FrameSource, now: () => number = Date.no
 }
 
 /** The tracking stage of one source: src/track's CrowdTracker behind the pipeline's interface. */
-export function createTracker(sourceId: string, options: Partial<Omit<CrowdTrackerOptions, 'sourceId'>> = {}): PipelineTracker {
+/** What decides, per source, which frames get a full detection: the configuration's `infer` part. */
+export type DetectConfig = Pick<Config['infer'], 'detectSchedule' | 'scanEveryMs' | 'idleScanEveryMs' | 'motionThreshold'>;
+
+/**
+ * The detection gate of one source: its motion detector (src/infer) and its detection schedule (src/track). Both keep
+ * per-source state, so every source gets its own even when the analyzer is shared. `every-frame` keeps the plain
+ * path: no motion gate, no plan, a full detection on each frame.
+ */
+export function createDetectGate(detect: DetectConfig): { motion?: PipelineMotion; scheduler?: DetectScheduler } {
+  if (detect.detectSchedule === 'every-frame') return {};
+  const scheduler = new DetectScheduler({ mode: detect.detectSchedule, scanEveryMs: detect.scanEveryMs, idleScanEveryMs: detect.idleScanEveryMs });
+  const gate = new MotionDetector({ threshold: detect.motionThreshold });
+  return { scheduler, motion: { update: (frame) => gate.update({ data: frame.rgb, width: frame.width, height: frame.height, channels: 3 }) } };
+}
+
+/** The tracking stage of one source: src/track's CrowdTracker behind the pipeline's interface, with the source's detection schedule when given. */
+export function createTracker(sourceId: string, options: Partial<Omit<CrowdTrackerOptions, 'sourceId'>> = {}, scheduler?: DetectScheduler): PipelineTracker {
   const crowd = new CrowdTracker({ sourceId, ...options });
   return {
     update(frame) {
@@ -201,6 +232,7 @@ export function createTracker(sourceId: string, options: Partial<Omit<CrowdTrack
     finish: (atMs) => crowd.finish(atMs),
     snapshot: (atMs) => crowd.snapshot(atMs),
     wantsDescriptor: (face, atMs) => crowd.wantsDescriptor(face, atMs),
+    ...(scheduler ? { planDetection: (atMs: number, m: MotionSummary | undefined) => scheduler.plan({ atMs, tracks: crowd.expectedBoxes(atMs), ...(m ? { motion: m } : {}) }) } : {}),
     persons: (): PersonSummary[] =>
       crowd.persons().map((p) => ({ id: p.id, firstSeenMs: p.firstSeenMs, lastSeenMs: p.lastSeenMs, ageYears: p.ageYears, gender: p.gender, samples: p.samples })),
   };
@@ -226,7 +258,8 @@ export async function createStages(options: StageOptions, deps: { logger?: Logge
     `crowdlens run: ffmpeg ${ffmpeg.version} (${ffmpeg.path}), onnxruntime ${analyzer.info.provider} execution provider`,
   );
   const source = createSource({ ...options, sourceId }, deps);
-  return { source, analyzer, tracker: createTracker(sourceId, options.tracker) };
+  const { motion, scheduler } = createDetectGate(config.infer);
+  return { source, analyzer, tracker: createTracker(sourceId, options.tracker, scheduler), ...(motion ? { motion } : {}) };
 }
 
 /** What {@link createCameraStages} needs: one camera's source and tracker options. */
@@ -242,5 +275,6 @@ export interface CameraStageOptions extends Omit<SourceStageOptions, 'wallClock'
 export function createCameraStages(options: CameraStageOptions, analyzer: PipelineAnalyzer, deps: { logger?: Logger } = {}): PipelineStages {
   const source = createSource({ ...options, realtime: true, wallClock: true }, deps);
   const shared: PipelineAnalyzer = { analyze: (frame, timing, hints) => analyzer.analyze(frame, timing, hints), close() {} };
-  return { source, analyzer: shared, tracker: createTracker(options.sourceId, options.tracker) };
+  const { motion, scheduler } = createDetectGate(options.config.infer);
+  return { source, analyzer: shared, tracker: createTracker(options.sourceId, options.tracker, scheduler), ...(motion ? { motion } : {}) };
 }

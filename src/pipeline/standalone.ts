@@ -7,19 +7,28 @@ import { performance } from 'node:perf_hooks';
 import type { FrameSource, SourceStatus } from '../ingest/index.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { AnalyzeOptions } from '../infer/analyzer.ts';
-import type { DemographicsSnapshot, Face, FaceDetection, Frame, FrameDetections, TrackEvent } from '../shared/messages.ts';
+import type { BoxXyxy, DemographicsSnapshot, Face, FaceDetection, Frame, FrameDetections, TrackEvent } from '../shared/messages.ts';
 import type { FrameTracks, PipelineSink, TrackRow } from './sinks.ts';
 import { StatsRecorder, type PipelineStats } from './stats.ts';
 
 /** What the pipeline needs from a frame source: src/ingest's FrameSource. */
 export type PipelineSource = Pick<FrameSource, 'frames' | 'status' | 'close'>;
 
-/** Per-frame split of analyzer time, ms. */
+/** Per-frame split of analyzer time, ms; the CPU figures (this process's CPU time) where the analyzer measures them. */
 export interface AnalyzeTiming {
   detectMs: number;
   ageGenderMs: number;
   /** Face descriptors for re-identification. */
   descriptorMs: number;
+  detectCpuMs?: number;
+  ageGenderCpuMs?: number;
+  descriptorCpuMs?: number;
+}
+
+/** CPU time of this process so far (user + system, all threads), ms. */
+export function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 /** What the pipeline needs from the face analyzer (src/infer's FaceAnalyzer, wrapped by {@link defaultStages}). */
@@ -36,14 +45,34 @@ export interface PipelineAnalyzer {
 /** What the tracker tells the analyzer about the next frame: src/infer's per-call options, less the photo-only ones. */
 export type AnalyzeHints = Omit<AnalyzeOptions, 'assumeFace'>;
 
-/** The hints the tracker gives the analyzer for `frame`: computed before the frame is analysed. */
-export function analyzeHints(tracker: PipelineTracker, frame: Pick<Frame, 'capturedAtMs'>): AnalyzeHints {
+/** Where to detect in one frame (src/infer's DetectRequest; src/track's DetectScheduler makes them). */
+export type DetectPlan = NonNullable<AnalyzeOptions['detect']>;
+
+/**
+ * The hints the tracker gives the analyzer for `frame`: computed before the frame is analysed.
+ * `motion` is the camera's motion gate result for this frame, when one runs.
+ */
+export function analyzeHints(tracker: PipelineTracker, frame: Pick<Frame, 'capturedAtMs'>, motion?: MotionSummary): AnalyzeHints {
   const hints: { -readonly [K in keyof AnalyzeHints]: AnalyzeHints[K] } = {};
   if (tracker.wantsDescriptor) {
     const wants = tracker.wantsDescriptor.bind(tracker);
     hints.wantDescriptor = (face) => wants(face, frame.capturedAtMs);
   }
+  if (tracker.planDetection) hints.detect = tracker.planDetection(frame.capturedAtMs, motion);
   return hints;
+}
+
+/** What the motion gate reports for one frame (src/infer's MotionResult). */
+export interface MotionSummary {
+  /** Moving areas, source pixels. */
+  readonly boxes: readonly BoxXyxy[];
+  /** The background restarted (first frame, scene change): motion unknown, detect everywhere. */
+  readonly global: boolean;
+}
+
+/** The camera's motion gate (src/infer's MotionDetector): one per source, it keeps that source's background. */
+export interface PipelineMotion {
+  update(frame: Frame): MotionSummary;
 }
 
 /** A person as reported in the run summary. */
@@ -72,13 +101,21 @@ export interface PipelineTracker {
    * are computed only where they count. Absent: every face gets one.
    */
   wantsDescriptor?(face: FaceDetection, atMs: number): boolean;
+  /**
+   * Where the analyzer should detect in the frame captured at `atMs`, given the motion gate's result
+   * (src/track's DetectScheduler over the tracker's expected boxes). Called once per frame, in order.
+   * Absent: the whole frame every frame.
+   */
+  planDetection?(atMs: number, motion: MotionSummary | undefined): DetectPlan;
 }
 
-/** The three stages, created per run. */
+/** The stages, created per run. */
 export interface PipelineStages {
   readonly source: PipelineSource;
   readonly analyzer: PipelineAnalyzer;
   readonly tracker: PipelineTracker;
+  /** Motion gate run on every frame before the analyzer; absent: none (detection is never skipped). */
+  readonly motion?: PipelineMotion;
 }
 
 /** Options of {@link runPipeline}. */
@@ -118,6 +155,8 @@ export interface PipelineDeps {
   readonly logger?: Logger;
   /** Monotonic clock, ms. Default `performance.now`. */
   readonly now?: () => number;
+  /** This process's CPU time, ms, for the stages' `cpuMs`. Default {@link processCpuMs}. */
+  readonly cpuNow?: () => number;
 }
 
 /** Why the run stopped. */
@@ -165,6 +204,7 @@ const TIMEOUT = Symbol('timeout');
  */
 export async function runPipeline(options: PipelineOptions, deps: PipelineDeps): Promise<PipelineResult> {
   const now = deps.now ?? (() => performance.now());
+  const cpuNow = deps.cpuNow ?? processCpuMs;
   const log = deps.logger;
   const sinks = options.sinks ?? [];
   const { signal } = options;
@@ -228,16 +268,29 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
       const frame = next.value;
       stats.add('decode', now() - t0);
 
+      let motion: MotionSummary | undefined;
+      if (stages.motion) {
+        const tm = now();
+        const cm = cpuNow();
+        motion = stages.motion.update(frame);
+        stats.add('motion', now() - tm, cpuNow() - cm);
+      }
+      const hints = analyzeHints(tracker, frame, motion);
       const timing: AnalyzeTiming = { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 };
-      const faces = await analyzer.analyze(frame, timing, analyzeHints(tracker, frame));
-      stats.add('detect', timing.detectMs);
-      stats.add('ageGender', timing.ageGenderMs);
-      stats.add('descriptor', timing.descriptorMs);
+      // Nothing moves and nothing is tracked: no model runs on this frame at all.
+      const skip = hints.detect?.mode === 'skip';
+      const faces = skip ? [] : await analyzer.analyze(frame, timing, hints);
+      if (skip) stats.skippedFrames += 1;
+      else if (hints.detect?.mode === 'regions') stats.regionFrames += 1;
+      stats.add('detect', timing.detectMs, timing.detectCpuMs);
+      stats.add('ageGender', timing.ageGenderMs, timing.ageGenderCpuMs);
+      stats.add('descriptor', timing.descriptorMs, timing.descriptorCpuMs);
 
       const t1 = now();
+      const c1 = cpuNow();
       const detections: FrameDetections = { sourceId: frame.sourceId, seq: frame.seq, capturedAtMs: frame.capturedAtMs, width: frame.width, height: frame.height, faces };
       const { events, tracks } = tracker.update(detections);
-      stats.add('track', now() - t1);
+      stats.add('track', now() - t1, cpuNow() - c1);
 
       stats.frames += 1;
       stats.faces += faces.length;
@@ -282,7 +335,7 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
   }
 
   const result: PipelineResult = { reason, stats: stats.snapshot(now()), snapshot: snapshot as DemographicsSnapshot, persons: tracker.persons(), lastCapturedAtMs };
-  log?.info({ reason, frames: result.stats.frames, fps: result.stats.fps, droppedFrames: result.stats.droppedFrames, uniquePersons: result.persons.length }, 'pipeline stopped');
+  log?.info({ reason, frames: result.stats.frames, fps: result.stats.fps, droppedFrames: result.stats.droppedFrames, skippedFrames: result.stats.skippedFrames, regionFrames: result.stats.regionFrames, uniquePersons: result.persons.length }, 'pipeline stopped');
   return result;
 }
 

@@ -110,6 +110,22 @@ export const configSchema = z.object({
     minScore: z.coerce.number().min(0).max(1).optional(),
     /** Tiling for small faces in wide frames: `off` or `NxM` (columns x rows). Env `CROWDLENS_TILES`. Default `off`. */
     tiles: z.string().regex(/^(off|\d+x\d+)$/, 'expected "off" or "NxM", e.g. "2x1"').default('off'),
+    /**
+     * Where the detector looks in each video frame. `every-frame`: the whole frame (and tiles) every frame.
+     * `gated`: the same, but a frame where nothing moves and nothing is tracked is skipped (motion gate).
+     * `adaptive`: also between full scans only zoomed cells around live tracks and moving areas.
+     * Env `CROWDLENS_DETECT_SCHEDULE`. Default `adaptive` (README "Benchmarks": faster and finds more faces).
+     */
+    detectSchedule: z.enum(['every-frame', 'gated', 'adaptive']).default('adaptive'),
+    /** `adaptive`: full scan at least this often while something moves or is tracked, ms. Env `CROWDLENS_SCAN_EVERY_MS`. Default 4000. */
+    scanEveryMs: z.coerce.number().int().min(0).max(3_600_000).default(4000),
+    /**
+     * `gated`/`adaptive`: full scan at least this often while nothing moves and nothing is tracked (finds
+     * someone who came into view without moving), ms. Env `CROWDLENS_IDLE_SCAN_EVERY_MS`. Default 10000.
+     */
+    idleScanEveryMs: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
+    /** Motion gate: grey-level change (0..255) of a motion-grid cell (80 across the frame) that counts as motion. Env `CROWDLENS_MOTION_THRESHOLD`. Default 12. */
+    motionThreshold: z.coerce.number().gt(0).lt(255).default(12),
   }).prefault({}),
   ingest: z.object({
     /** Frames per second sampled from each source. Env `CROWDLENS_FPS`. Default 5. */
@@ -173,6 +189,10 @@ const ENV_MAP: Record<string, readonly string[]> = {
   CROWDLENS_DETECTOR: ['infer', 'detector'],
   CROWDLENS_MIN_SCORE: ['infer', 'minScore'],
   CROWDLENS_TILES: ['infer', 'tiles'],
+  CROWDLENS_DETECT_SCHEDULE: ['infer', 'detectSchedule'],
+  CROWDLENS_SCAN_EVERY_MS: ['infer', 'scanEveryMs'],
+  CROWDLENS_IDLE_SCAN_EVERY_MS: ['infer', 'idleScanEveryMs'],
+  CROWDLENS_MOTION_THRESHOLD: ['infer', 'motionThreshold'],
   CROWDLENS_FPS: ['ingest', 'fps'],
   CROWDLENS_MAX_WIDTH: ['ingest', 'maxWidth'],
   CROWDLENS_WATCHDOG_MS: ['ingest', 'watchdogMs'],

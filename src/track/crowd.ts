@@ -296,6 +296,15 @@ export class CrowdTracker {
     return { iouThreshold: p.iouThreshold, minScore: p.minScore, minScoreToStart: p.minScoreToStart ?? p.minScore, wanting, satisfied };
   }
 
+  /**
+   * Where the faces of live tracks (tentative ones too) are expected in the frame captured at `atMs`
+   * (the tracker's motion prediction): the detector's regions between full scans
+   * (src/track/detect-schedule.ts). Pure: reads state, changes nothing.
+   */
+  expectedBoxes(atMs: number): BoxXyxy[] {
+    return this.tracker.expectedBoxes(atMs).map((t) => t.box);
+  }
+
   /** Ends every track at `atMs` (end of stream) and returns their person.left events and a final snapshot. */
   finish(atMs: number): TrackEvent[] {
     const out: TrackEvent[] = [];

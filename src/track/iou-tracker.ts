@@ -225,6 +225,29 @@ export class IouTracker {
     return this.tracks.map((t) => ({ id: t.id, box: t.box, confirmed: t.confirmed, hits: t.hits }));
   }
 
+  /**
+   * Where each live track's box is expected at `timeMs` (>= the last frame's time): the motion filter's
+   * prediction, or the last box with motion off. Tracks that will have ended by then (unmatched for more
+   * than maxMissedMs) are left out. Changes nothing: the next {@link update} predicts the same way.
+   */
+  expectedBoxes(timeMs: number): { id: number; box: BoxXyxy; confirmed: boolean }[] {
+    const out: { id: number; box: BoxXyxy; confirmed: boolean }[] = [];
+    for (const t of this.tracks) {
+      if (timeMs - t.lastSeenMs > this.params.maxMissedMs) continue;
+      out.push({ id: t.id, box: this.peek(t, timeMs), confirmed: t.confirmed });
+    }
+    return out;
+  }
+
+  private peek(t: Track, timeMs: number): BoxXyxy {
+    if (!this.params.motion) return t.box;
+    if (t.kalman) return t.kalman.peek(timeMs - t.stateMs) ?? t.box;
+    const dt = timeMs - t.lastSeenMs;
+    const b: [number, number, number, number] = [0, 0, 0, 0];
+    for (let c = 0; c < 4; c++) b[c] = (t.box[c] as number) + (t.velocity[c] as number) * dt;
+    return b[2] > b[0] && b[3] > b[1] ? b : t.box;
+  }
+
   private confirmIfDue(t: Track, timeMs: number, out: TrackerEvent[]): void {
     if (t.confirmed) return;
     const atStart = this.params.confirmAtStart === true && this.framesSinceStart <= this.params.minHits;

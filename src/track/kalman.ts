@@ -72,6 +72,14 @@ export class BoxKalman {
     return measurementToBox(x[0] as number, x[1] as number, x[2] as number, x[3] as number);
   }
 
+  /** The box `dtMs` (>= 0) after the current state by its velocities, without changing the filter; null if degenerate. */
+  peek(dtMs: number): BoxXyxy | null {
+    const x = this.x;
+    const dt = dtMs > 0 ? dtMs : 0;
+    const s = (x[2] as number) + (x[6] as number) * dt;
+    return measurementToBox((x[0] as number) + (x[4] as number) * dt, (x[1] as number) + (x[5] as number) * dt, s > 0 ? s : (x[2] as number), x[3] as number);
+  }
+
   /** Advances the state by dtMs (>= 0). */
   predict(dtMs: number): void {
     if (!(dtMs > 0)) return;

@@ -161,6 +161,54 @@ describe('FaceAnalyzer (default detector and age/gender model)', () => {
   });
 });
 
+describe('FaceAnalyzer.detect: where to look', () => {
+  it('zoomed region cells see small faces more clearly than the whole-frame pass; skip and empty regions look nowhere', async () => {
+    // two_people.jpg at a quarter of its size (faces ~38 px) on a 1280x720 grey frame: at 5 source px per
+    // detector pixel the whole-frame pass sees 8 px faces, a track's cell 40 px ones.
+    const k = 1 / 4;
+    const small = await sharp(TWO_PEOPLE).resize(Math.round(two.width * k)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const at = { x: 500, y: 300 };
+    const { data } = await sharp({ create: { width: 1280, height: 720, channels: 3, background: { r: 90, g: 90, b: 90 } } })
+      .composite([{ input: small.data, raw: { width: small.info.width, height: small.info.height, channels: 3 }, left: at.x, top: at.y }])
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    const frame: RgbImage = { data: new Uint8Array(data), width: 1280, height: 720, channels: 3 };
+    const truth = (await analyzer.detect(two)).map((d) => [d.box[0] * k + at.x, d.box[1] * k + at.y, d.box[2] * k + at.x, d.box[3] * k + at.y] as const);
+    expect(truth).toHaveLength(2);
+
+    const a = await createFaceAnalyzer();
+    const before = a.detectStats();
+    const scanned = await a.detect(frame);
+    // Where a tracker expects the faces (a few px off, as predictions are):
+    const expected = truth.map((t) => [t[0] + 4, t[1] - 3, t[2] + 4, t[3] - 3] as const);
+    const tracked = await a.detect(frame, { mode: 'regions', tracks: expected, motion: [] });
+    expect(tracked).toHaveLength(2);
+    const scoreOf = (found: readonly { box: readonly [number, number, number, number]; score: number }[], t: readonly [number, number, number, number]): number => Math.max(0, ...found.filter((d) => iou(d.box, t) > 0.5).map((d) => d.score));
+    for (const t of truth) {
+      expect(Math.max(...tracked.map((d) => iou(d.box, t)))).toBeGreaterThan(0.6);
+      expect(scoreOf(tracked, t)).toBeGreaterThan(0.85);
+      expect(scoreOf(tracked, t)).toBeGreaterThan(scoreOf(scanned, t));
+    }
+    // Only a moving area around both faces (no track yet): found too, at the motion cell's zoom.
+    const moving = await a.detect(frame, { mode: 'regions', tracks: [], motion: [[at.x, at.y, at.x + small.info.width, at.y + small.info.height]] });
+    for (const t of truth) expect(Math.max(...moving.map((d) => iou(d.box, t)))).toBeGreaterThan(0.5);
+    // The analyze path takes the same request, and nothing is looked at when told so.
+    expect((await a.analyze(frame, { detect: { mode: 'regions', tracks: expected, motion: [] } })).length).toBe(2);
+    expect(await a.detect(frame, { mode: 'skip' })).toEqual([]);
+    expect(await a.detect(frame, { mode: 'regions', tracks: [], motion: [] })).toEqual([]);
+    const after = a.detectStats();
+    expect(after.scans - before.scans).toBe(1);
+    expect(after.regionFrames - before.regionFrames).toBe(3);
+    expect(after.skipped - before.skipped).toBe(2);
+    // One run for the scan, one canvas per regions frame.
+    expect(after.detectorRuns - before.detectorRuns).toBe(4);
+    await a.close();
+    await expect(a.detect(frame)).rejects.toThrow(/after close/);
+    await expect(createFaceAnalyzer({ regions: { targetFacePx: 2 } })).rejects.toThrow(/regions.targetFacePx must be 8..128 \(got 2\)/);
+  });
+});
+
 describe('tiling helpers', () => {
   it('tiles cover the frame with the requested overlap', () => {
     const tiles = tileGrid(1000, 300, 3, 2, 0.25);

@@ -136,3 +136,35 @@ describe('runPipeline on a real clip', () => {
     await expect(runPipeline({}, { logger, stages: () => createStages({ source: missing, sourceId: 'missing', realtime: false, config }, { logger }) })).rejects.toThrow(/not found|no such file/i);
   });
 });
+
+describe('runPipeline with the motion gate (detect schedule adaptive, the default)', () => {
+  it('skips every model on an empty stretch of a real clip, and finds the people before it in zoomed regions', async () => {
+    // The clip above, then 4 s of the same kind of background with nobody in it.
+    const emptyS = 4;
+    const empty = path.join(dir, 'empty.mp4');
+    const bg = 'gradients=s=480x270:r=10:c0=0x3a4a5a:c1=0x8a9aa0:speed=0.002:seed=4,format=yuv420p,noise=c0s=5:c0f=t';
+    execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', bg, '-t', String(emptyS), '-r', '10', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-pix_fmt', 'yuv420p', empty]);
+    const gapClip = path.join(dir, 'busy-then-empty.mp4');
+    execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-i', clip, '-i', empty, '-filter_complex', '[0:v][1:v]concat=n=2:v=1:a=0[v]', '-map', '[v]', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-pix_fmt', 'yuv420p', gapClip]);
+    expect(config.infer.detectSchedule).toBe('adaptive');
+
+    const detections: FrameDetections[] = [];
+    const result = await runPipeline({ sinks: [{ onDetections: (d) => void detections.push(d) }] }, { logger, stages: () => createStages({ source: gapClip, sourceId: 'gap', realtime: false, config }, { logger }) });
+    const busyMs = truth.video.duration_s * 1000;
+    expect(result.stats.frames).toBe((truth.video.duration_s + emptyS) * 5);
+    const busy = detections.filter((d) => d.capturedAtMs < busyMs);
+    const emptyFrames = detections.filter((d) => d.capturedAtMs >= busyMs);
+    expect(busy.reduce((n, d) => n + d.faces.length, 0)).toBeGreaterThan(0);
+    expect(emptyFrames.every((d) => d.faces.length === 0)).toBe(true);
+    // Between full scans the people are looked for only around their tracks and where something moved.
+    expect(result.stats.regionFrames).toBeGreaterThan(0);
+    // Once the last track has ended (maxMissedMs 1 s after the last face) and the motion background has
+    // forgotten the people (alpha 0.2 per frame: well within 2 s), nothing moves and nothing is tracked:
+    // every such frame is skipped (the idle scan comes only every 10 s).
+    const idle = emptyFrames.filter((d) => d.capturedAtMs >= busyMs + 2000).length;
+    expect(idle).toBe(10);
+    expect(result.stats.skippedFrames).toBeGreaterThanOrEqual(idle);
+    expect(result.stats.stages.motion.count).toBe(result.stats.frames);
+    expect(result.stats.stages.detect.count).toBe(result.stats.frames);
+  });
+});
