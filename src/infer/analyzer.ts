@@ -1,7 +1,10 @@
 import type { Logger } from '../shared/logger.ts';
-import type { BoxXyxy, Face, FaceAttributes, FaceDetection } from '../shared/messages.ts';
+import type { BoxXyxy, Face, FaceAttributes, FaceDetection, FaceLandmarks, PointXy } from '../shared/messages.ts';
 import { boxArea, clampBox, iou } from '../shared/geometry.ts';
 import type { AgeGenderTta } from './agegender.ts';
+import { faceQuality, sharpnessOf, type QualityModel } from './quality.ts';
+import { calibratedMaleProbability, loadTrustModel, type GenderCalibration } from './trust.ts';
+import type { FaceresResult } from './faceres.ts';
 import type { SessionOptions } from './session.ts';
 import type { AgeGenderEstimator, FaceDescriber, FaceDetector, RgbImage } from './types.ts';
 
@@ -33,6 +36,12 @@ export const ANALYZER_DEFAULTS = {
    * age MAE 4.87 / gender 90.8% vs x1.25 5.33 / 89.8% and x1.0 4.94 / 90.3%).
    */
   cropScale: 1,
+  /**
+   * Faces whose eye line is rolled by at least this many degrees get their age/gender crop rotated
+   * upright (face-api models only; 0 = always, Infinity = never). 8, from `npm run bench:roll`
+   * (utkface-dev faces rotated by 0/15/30 degrees on a grey border, blazeface keypoints): see README.
+   */
+  rollCorrectionMinDeg: 8,
 } as const;
 
 /** Tiling for small faces in wide frames. */
@@ -66,6 +75,16 @@ export interface FaceAnalyzerOptions {
   readonly cropScale?: number;
   /** Compute a 1024-d faceres descriptor per face (slower; for re-identification). Default false. */
   readonly descriptors?: boolean;
+  /**
+   * Gender calibration giving each face a calibrated `maleProbability` (model `age_gender` only;
+   * `fused` reports its head's P(male), `faceres` none). Default: src/infer/heads/trust.json's
+   * (`npm run fit:trust`); `null` for none.
+   */
+  readonly genderCalibration?: GenderCalibration | null;
+  /** The face quality model. Default: src/infer/heads/trust.json's (`npm run fit:trust`). */
+  readonly quality?: QualityModel;
+  /** Rotate the age/gender crop upright for faces rolled by at least this many degrees. Default {@link ANALYZER_DEFAULTS}.rollCorrectionMinDeg. */
+  readonly rollCorrectionMinDeg?: number;
   /** onnxruntime session options (provider `cpu`|`cuda`, intraOpThreads, spinning), from config's `infer` section. */
   readonly session?: SessionOptions;
   readonly logger?: Logger;
@@ -85,12 +104,19 @@ export interface AnalyzeOptions {
    * (e.g. src/track's CrowdTracker.wantsDescriptor, passed in by the pipeline). Default: every face.
    */
   readonly wantDescriptor?: (face: FaceDetection) => boolean;
+  /**
+   * Called once per detected face (box, detector score, keypoints and quality, before any model runs
+   * on it); faces it returns false for get no age/gender (their attribute fields are undefined) and
+   * spare the age/gender model, e.g. src/track's CrowdTracker.wantsAttributes for tracks whose fused
+   * estimate is settled. Default: every face.
+   */
+  readonly wantAttributes?: (face: FaceDetection) => boolean;
 }
 
 /** Face detection + age/gender (+ optional descriptor) on one image at a time; models are loaded once. */
 export interface FaceAnalyzer {
   /** Resolved options (defaults filled in). */
-  readonly options: Readonly<{ detector: DetectorName; ageGender: AgeGenderName; tta: AgeGenderTta; descriptors: boolean; cropScale: number; tiles: 'off' | Required<TileOptions>; minScore: number | undefined }>;
+  readonly options: Readonly<{ detector: DetectorName; ageGender: AgeGenderName; tta: AgeGenderTta; descriptors: boolean; cropScale: number; tiles: 'off' | Required<TileOptions>; minScore: number | undefined; rollCorrectionMinDeg: number }>;
   /** Faces in `image`, boxes in source pixels, highest detector score first. */
   analyze(image: RgbImage, options?: AnalyzeOptions): Promise<Face[]>;
   /** Releases the analyzer; `analyze` afterwards throws. */
@@ -184,7 +210,13 @@ export function mergeDetections(cands: readonly Candidate[], iouThreshold = 0.3,
     });
     if (!dup) kept.push(cand);
   }
-  return kept.map(({ box, score }) => ({ box, score })).sort((a, b) => b.score - a.score);
+  return kept.map(({ cut: _cut, ...det }) => det).sort((a, b) => b.score - a.score);
+}
+
+/** Keypoints moved by (dx, dy) pixels (tile to frame coordinates). */
+export function offsetLandmarks(lm: FaceLandmarks, dx: number, dy: number): FaceLandmarks {
+  const o = (p: PointXy): PointXy => [p[0] + dx, p[1] + dy];
+  return { rightEye: o(lm.rightEye), leftEye: o(lm.leftEye), nose: o(lm.nose), mouth: o(lm.mouth), rightEar: o(lm.rightEar), leftEar: o(lm.leftEar) };
 }
 
 function scaleBox(box: BoxXyxy, scale: number, width: number, height: number): BoxXyxy {
@@ -222,10 +254,10 @@ async function loadDetector(name: DetectorName, session: SessionOptions): Promis
 }
 
 /** Estimators may batch all faces of a frame into one run (face-api's age/gender does). */
-type BatchingEstimator = AgeGenderEstimator & { estimateMany?(image: RgbImage, boxes: readonly BoxXyxy[]): Promise<FaceAttributes[]> };
+type BatchingEstimator = AgeGenderEstimator & { estimateMany?(image: RgbImage, boxes: readonly BoxXyxy[], rollDeg?: readonly number[]): Promise<FaceAttributes[]> };
 
 /** faceres gives descriptor, age and gender in one pass; one instance serves both roles. */
-type Faceres = FaceDescriber & AgeGenderEstimator & { analyze(image: RgbImage, box: BoxXyxy): Promise<FaceAttributes & { descriptor: Float32Array }> };
+type Faceres = FaceDescriber & AgeGenderEstimator & { analyze(image: RgbImage, box: BoxXyxy): Promise<FaceresResult> };
 
 function loadFaceres(session: SessionOptions): Promise<Faceres> {
   return importModel('model "faceres"', 'faceres.ts', async () => (await import('./faceres.ts')).FaceresDescriber.create({ session }));
@@ -240,6 +272,13 @@ async function loadAgeGender(name: AgeGenderName, session: SessionOptions, tta: 
     case 'faceres':
       return faceres();
   }
+}
+
+/** Calibrated P(male) of a face from face-api's output, faceres' when the face got a faceres pass, and its size. */
+function calibrate(c: GenderCalibration, a: FaceAttributes, fr: FaceresResult | undefined, d: FaceDetection): number {
+  const faMaleProbability = a.gender === 'male' ? a.genderScore : 1 - a.genderScore;
+  const sidePx = d.quality?.sidePx ?? Math.sqrt(boxArea(d.box));
+  return fr !== undefined ? calibratedMaleProbability(c['age_gender+faceres'], { faMaleProbability, frMaleProbability: fr.maleProbability, sidePx }) : calibratedMaleProbability(c.age_gender, { faMaleProbability, sidePx });
 }
 
 async function sequential<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -265,6 +304,12 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
   if (!(cropScale > 0 && cropScale <= 4)) throw new RangeError(`cropScale must be in (0, 4] (got ${cropScale})`);
   const tiles = resolveTiles(options.tiles);
   const descriptors = options.descriptors ?? false;
+  // The trust file is read only when something it holds is not given.
+  const trust = options.quality === undefined || (ageGenderName === 'age_gender' && options.genderCalibration === undefined) ? loadTrustModel() : null;
+  const qualityModel = options.quality ?? (trust as NonNullable<typeof trust>).quality;
+  const rollMin = options.rollCorrectionMinDeg ?? ANALYZER_DEFAULTS.rollCorrectionMinDeg;
+  if (!(rollMin >= 0)) throw new RangeError(`rollCorrectionMinDeg must be >= 0 (got ${rollMin})`);
+  const calibration = ageGenderName !== 'age_gender' ? null : options.genderCalibration === undefined ? (trust as NonNullable<typeof trust>).gender : options.genderCalibration;
   const session: SessionOptions = { ...options.session, ...(options.logger ? { logger: options.logger } : {}) };
 
   // Detector loads lazily on first detection so that assumeFace-only use never loads it.
@@ -296,45 +341,70 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
       const edge = 1;
       for (const d of await det.detect(sub, detectOpts)) {
         const box: BoxXyxy = [d.box[0] + tile.x, d.box[1] + tile.y, d.box[2] + tile.x, d.box[3] + tile.y];
+        const landmarks = d.landmarks ? offsetLandmarks(d.landmarks, tile.x, tile.y) : undefined;
         const cut =
           (tile.x > 0 && d.box[0] <= edge) ||
           (tile.y > 0 && d.box[1] <= edge) ||
           (tile.x + tile.width < image.width && d.box[2] >= tile.width - edge) ||
           (tile.y + tile.height < image.height && d.box[3] >= tile.height - edge);
-        cands.push({ box: clampBox(box, image.width, image.height), score: d.score, cut });
+        cands.push({ box: clampBox(box, image.width, image.height), score: d.score, cut, ...(landmarks ? { landmarks } : {}) });
       }
     }
     return mergeDetections(cands);
   }
 
   return {
-    options: { detector: detectorName, ageGender: ageGenderName, tta, descriptors, cropScale, tiles, minScore },
+    options: { detector: detectorName, ageGender: ageGenderName, tta, descriptors, cropScale, tiles, minScore, rollCorrectionMinDeg: rollMin },
     async analyze(image: RgbImage, opts: AnalyzeOptions = {}): Promise<Face[]> {
       if (closed) throw new Error('FaceAnalyzer.analyze called after close()');
       if (image.channels !== 3 || image.data.length !== image.width * image.height * 3 || image.width < 1 || image.height < 1) {
         throw new RangeError(`analyze: expected an RGB24 image, got ${image.width}x${image.height}x${image.channels} with ${image.data.length} bytes`);
       }
-      const found: FaceDetection[] = opts.assumeFace ? [{ box: [0, 0, image.width, image.height], score: 1 }] : await detect(image);
-      const want = opts.wantDescriptor;
-      const described = found.map((d) => describer !== undefined && (want === undefined || want(d)));
+      const detected: FaceDetection[] = opts.assumeFace ? [{ box: [0, 0, image.width, image.height], score: 1 }] : await detect(image);
+      // Quality first: the hints may decide from it whether a face is worth the models.
+      const found: FaceDetection[] = detected.map((d) => ({ ...d, quality: faceQuality(d, sharpnessOf(image, d.box), qualityModel) }));
+      const wantD = opts.wantDescriptor;
+      const wantA = opts.wantAttributes;
+      const withAttributes = found.map((d) => wantA === undefined || wantA(d));
+      const described = found.map((d) => describer !== undefined && (wantD === undefined || wantD(d)));
+      const bare = (d: FaceDetection): FaceDetection => ({ box: d.box, score: d.score, ...(d.landmarks ? { landmarks: d.landmarks } : {}), ...(d.quality ? { quality: d.quality } : {}) });
       if (onePass) {
         const out: Face[] = [];
         for (const [i, d] of found.entries()) {
+          if (!withAttributes[i] && !described[i]) {
+            out.push(bare(d));
+            continue;
+          }
           const r = await (describer as Faceres).analyze(image, d.box);
-          const face: Face = { box: d.box, score: d.score, ageYears: r.ageYears, gender: r.gender, genderScore: r.genderScore };
+          const face: Face = withAttributes[i] ? { ...bare(d), ageYears: r.ageYears, gender: r.gender, genderScore: r.genderScore, maleProbability: r.maleProbability } : bare(d);
           // The descriptor comes free with this pass; dropped anyway so that `wantDescriptor` alone decides which faces carry one.
           out.push(described[i] ? { ...face, descriptor: r.descriptor } : face);
         }
         return out;
       }
-      const crops = found.map((d) => (opts.assumeFace ? d.box : scaleBox(d.box, cropScale, image.width, image.height)));
-      const attrs: FaceAttributes[] = ageGender.estimateMany ? await ageGender.estimateMany(image, crops) : await sequential(crops, (c) => ageGender.estimate(image, c));
-      if (attrs.length !== found.length) throw new Error(`${ageGender.name}: ${attrs.length} results for ${found.length} faces`);
+      const todo = found.map((_, i) => i).filter((i) => withAttributes[i]);
+      const crops = todo.map((i) => {
+        const d = found[i] as FaceDetection;
+        return opts.assumeFace ? d.box : scaleBox(d.box, cropScale, image.width, image.height);
+      });
+      const rolls = todo.map((i) => {
+        const roll = (found[i] as FaceDetection).quality?.rollDeg ?? 0;
+        return !opts.assumeFace && Math.abs(roll) >= rollMin ? roll : 0;
+      });
+      const estimated: FaceAttributes[] = ageGender.estimateMany ? await ageGender.estimateMany(image, crops, rolls) : await sequential(crops, (c) => ageGender.estimate(image, c));
+      if (estimated.length !== todo.length) throw new Error(`${ageGender.name}: ${estimated.length} results for ${todo.length} faces`);
+      const attrsOf = new Map(todo.map((faceIndex, k) => [faceIndex, estimated[k] as FaceAttributes]));
       const faces: Face[] = [];
       for (const [i, d] of found.entries()) {
-        const a = attrs[i] as FaceAttributes;
-        const face: Face = { box: d.box, score: d.score, ageYears: a.ageYears, gender: a.gender, genderScore: a.genderScore };
-        faces.push(describer && described[i] ? { ...face, descriptor: await describer.describe(image, d.box) } : face);
+        const a = attrsOf.get(i);
+        // The descriptor pass also gives faceres' gender, which the calibration uses when present.
+        const fr = describer && described[i] ? await (describer as Faceres).analyze(image, d.box) : undefined;
+        let face: Face = bare(d);
+        if (a !== undefined) {
+          const maleProbability = a.maleProbability ?? (calibration === null ? undefined : calibrate(calibration, a, fr, d));
+          face = { ...bare(d), ageYears: a.ageYears, gender: a.gender, genderScore: a.genderScore, ...(maleProbability !== undefined ? { maleProbability } : {}) };
+        }
+        faces.push(fr ? { ...face, descriptor: fr.descriptor } : face);
       }
       return faces;
     },

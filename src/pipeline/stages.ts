@@ -11,6 +11,7 @@ import type { Frame } from '../shared/messages.ts';
 import { IngestError, openSource, probeFfmpeg, parseSourceUrl, type SourceOptions } from '../ingest/index.ts';
 import { createFaceAnalyzer, parseTiles, type DetectorName, type FaceAnalyzerOptions } from '../infer/analyzer.ts';
 import { loadModel } from '../infer/models.ts';
+import { loadTrustModel, type TrustModel } from '../infer/trust.ts';
 import type { SessionOptions } from '../infer/session.ts';
 import { CrowdTracker, type CrowdTrackerOptions } from '../track/crowd.ts';
 import type { AnalyzeHints, AnalyzeTiming, PipelineAnalyzer, PipelineStages, PipelineTracker, PersonSummary } from './standalone.ts';
@@ -42,6 +43,11 @@ export interface StageOptions {
   readonly analyzer?: Partial<FaceAnalyzerOptions>;
   /** CrowdTracker options on top of the defaults (e.g. `descriptorsPerTrack`: re-id descriptors computed per person). */
   readonly tracker?: Partial<Omit<CrowdTrackerOptions, 'sourceId'>>;
+  /**
+   * The trust model (gender calibration, age error, thresholds, quality floor) for the analyzer and
+   * the tracker's fusion. Default: src/infer/heads/trust.json (`npm run fit:trust`).
+   */
+  readonly trust?: TrustModel;
   /** Ingest queue length (frames kept while inference is busy; oldest dropped first). Default: ingest's. */
   readonly queueSize?: number;
 }
@@ -91,8 +97,10 @@ export async function createStages(options: StageOptions, deps: { logger?: Logge
     if (!info.isFile()) throw new IngestError('BAD_URL', `source: not a regular file: ${parsed.filePath}`);
   }
 
+  const trust = options.trust ?? loadTrustModel();
   const analyzerOptions: FaceAnalyzerOptions = {
     detector: config.infer.detector as DetectorName,
+    genderCalibration: trust.gender,
     tiles: parseTiles(config.infer.tiles),
     session: sessionOptions(config, logger),
     descriptors: options.reid ?? true,
@@ -138,7 +146,9 @@ export async function createStages(options: StageOptions, deps: { logger?: Logge
     close: () => faceAnalyzer.close(),
   };
 
-  const crowd = new CrowdTracker({ sourceId, ...options.tracker });
+  // The fusion takes its measured floor, reporting threshold and age error model from the trust model.
+  const fusion = { qualityFloor: trust.thresholds.qualityFloor, minGenderConfidence: trust.thresholds.personMinGenderConfidence, ageError: trust.ageError, ...options.tracker?.fusion };
+  const crowd = new CrowdTracker({ sourceId, ...options.tracker, fusion });
   const tracker: PipelineTracker = {
     update(frame) {
       const events = crowd.update(frame);
@@ -148,8 +158,9 @@ export async function createStages(options: StageOptions, deps: { logger?: Logge
     finish: (atMs) => crowd.finish(atMs),
     snapshot: (atMs) => crowd.snapshot(atMs),
     wantsDescriptor: (face, atMs) => crowd.wantsDescriptor(face, atMs),
+    wantsAttributes: (face, atMs) => crowd.wantsAttributes(face, atMs),
     persons: (): PersonSummary[] =>
-      crowd.persons().map((p) => ({ id: p.id, firstSeenMs: p.firstSeenMs, lastSeenMs: p.lastSeenMs, ageYears: p.ageYears, gender: p.gender, samples: p.samples })),
+      crowd.persons().map((p) => ({ id: p.id, firstSeenMs: p.firstSeenMs, lastSeenMs: p.lastSeenMs, ageYears: p.ageYears, gender: p.gender, maleProbability: p.maleProbability, samples: p.samples })),
   };
   return { source, analyzer, tracker };
 }

@@ -3,8 +3,8 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FaceresDescriber } from '../../src/infer/faceres.ts';
-import type { BoxXyxy, DemographicsSnapshot, Face, FrameDetections, Gender, PersonEnteredEvent, PersonLeftEvent, PersonUpdatedEvent, TrackEvent } from '../../src/shared/messages.ts';
-import { CrowdTracker } from '../../src/track/crowd.ts';
+import type { BoxXyxy, DemographicsSnapshot, Face, FaceQuality, FrameDetections, Gender, PersonEnteredEvent, PersonLeftEvent, PersonUpdatedEvent, TrackEvent } from '../../src/shared/messages.ts';
+import { CrowdTracker, DEFAULT_ATTRIBUTE_SCHEDULE } from '../../src/track/crowd.ts';
 import { DEFAULT_REID_PARAMS, cosineSimilarity } from '../../src/track/reid.ts';
 import { unitVector } from '../support/vectors.ts';
 
@@ -59,18 +59,20 @@ describe('CrowdTracker on synthetic sequences', () => {
     const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
     const ev = run(crowd, frames(30, [{ from: 0, to: 20, start: [100, 100, 190, 200], dx: 2, ageYears: 30, gender: 'female' }]));
     expect(entered(ev)).toEqual([{ type: 'person.entered', sourceId: 'cam1', personId: 1, atMs: 200, box: [104, 100, 194, 200], returning: false }]);
-    // Fusion needs minSamples (5) before the first estimate; a constant estimate is reported once.
+    // Fusion needs minSamples (3) before the first estimate, reached at confirmation; a constant estimate is reported once.
     const up = updated(ev);
     expect(up).toHaveLength(1);
-    expect(up[0]).toMatchObject({ personId: 1, atMs: 400, estimate: { ageYears: 30, gender: 'female', samples: 5 } });
+    expect(up[0]).toMatchObject({ personId: 1, atMs: 200, estimate: { ageYears: 30, gender: 'female', samples: 3 } });
     const l = left(ev);
     expect(l).toHaveLength(1);
     // Unmatched for more than maxMissedMs (500): ended at frame 25 (2500 ms), last seen at 1900 ms.
     expect(l[0]).toMatchObject({ personId: 1, atMs: 2500, firstSeenMs: 0, lastSeenMs: 1900, dwellMs: 1900, estimate: { ageYears: 30, gender: 'female', samples: 20 } });
-    expect(crowd.persons()).toEqual([{ id: 1, firstSeenMs: 0, lastSeenMs: 1900, appearances: 1, dwellMs: 1900, ageYears: 30, gender: 'female', genderScore: expect.any(Number), samples: 20 }]);
+    expect(crowd.persons()).toEqual([{ id: 1, firstSeenMs: 0, lastSeenMs: 1900, appearances: 1, dwellMs: 1900, ageYears: 30, gender: 'female', genderScore: expect.any(Number), maleProbability: expect.any(Number), ageRangeYears: null, samples: 20 }]);
     const s = crowd.snapshot(3000);
-    expect(s).toMatchObject({ peopleNow: 0, unique: { lastMinute: 1, sinceStart: 1 }, averageDwellMs: 1900 });
-    expect(s.byAgeGender['25-34/female']).toBe(1);
+    expect(s).toMatchObject({ peopleNow: 0, unique: { lastMinute: 1, sinceStart: 1 }, averageDwellMs: 1900, estimated: 1, withoutEstimate: 0, byGenderLabel: { female: 1, male: 0, unknown: 0 } });
+    // Frames say female with 0.9 (uncalibrated): the person counts 0.9 female, 0.1 male.
+    expect(s.byAgeGender['25-34/female']).toBeCloseTo(0.9, 3);
+    expect(s.byAgeGender['25-34/male']).toBeCloseTo(0.1, 3);
   });
 
   it('a returning person with the same descriptor keeps their id and the unique count', () => {
@@ -130,8 +132,8 @@ describe('CrowdTracker on synthetic sequences', () => {
     expect(byId.get(1)?.box[0]).toBeGreaterThan(500);
     expect(byId.get(2)?.box[0]).toBeLessThan(200);
     const s = crowd.snapshot(5000);
-    expect(s.byAgeGender['55-64/male']).toBe(1);
-    expect(s.byAgeGender['18-24/female']).toBe(1);
+    expect(s.byAgeGender['55-64/male']).toBeCloseTo(0.9, 3);
+    expect(s.byAgeGender['18-24/female']).toBeCloseTo(0.9, 3);
   });
 
   it('reports a changed estimate (age by >= 1 year, or a gender flip)', () => {
@@ -270,6 +272,87 @@ describe('CrowdTracker.wantsDescriptor', () => {
     expect(() => new CrowdTracker({ sourceId: 'cam1', descriptorsPerTrack: 0 })).toThrow(/descriptorsPerTrack must be an integer >= 1 or Infinity, got 0/);
     expect(() => new CrowdTracker({ sourceId: 'cam1', descriptorsPerTrack: 2.5 })).toThrow(/descriptorsPerTrack.*2\.5/);
     expect(new CrowdTracker({ sourceId: 'cam1' }).descriptorsPerTrack).toBe(3);
+  });
+});
+
+/** Feeds the frames as the pipeline does: a face keeps its age/gender only where `wantsAttributes` asks for it. */
+function runScheduled(crowd: CrowdTracker, fs: readonly FrameDetections[], quality = (_k: number): FaceQuality | undefined => undefined): { events: TrackEvent[]; asked: boolean[] } {
+  const events: TrackEvent[] = [];
+  const asked: boolean[] = [];
+  for (const [k, f] of fs.entries()) {
+    const faces = f.faces.map((face): Face => {
+      const qy = quality(k);
+      const withQ = qy ? { ...face, quality: qy } : face;
+      const want = crowd.wantsAttributes(withQ, f.capturedAtMs);
+      asked.push(want);
+      if (want) return withQ;
+      return { box: withQ.box, score: withQ.score, ...(qy ? { quality: qy } : {}), ...(face.descriptor ? { descriptor: face.descriptor } : {}) };
+    });
+    events.push(...crowd.update({ ...f, faces }));
+  }
+  return { events, asked };
+}
+
+const goodQuality = (score: number): FaceQuality => ({ score, sidePx: 95, rollDeg: 0, yaw: 0 });
+
+describe('CrowdTracker.wantsAttributes', () => {
+  const walker: Walker = { from: 0, to: 60, start: [100, 100, 190, 200], dx: 1, ageYears: 30, gender: 'female' };
+
+  it('stops asking once the estimate is settled, re-checks every recheckMs, and asks for a much better face', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    // Quality 0.5 throughout, except one face of quality 0.8 at frame 45 (much larger / more frontal).
+    const { asked } = runScheduled(crowd, frames(60, [walker]), (k) => goodQuality(k === 45 ? 0.8 : 0.5));
+    const s = DEFAULT_ATTRIBUTE_SCHEDULE;
+    // Estimate from frame 2 (3 samples); it holds for settleSamples (5) by frame 6: frames 7.. are spared.
+    expect(asked.slice(0, 7).every(Boolean)).toBe(true);
+    expect(asked[7]).toBe(false);
+    // Re-checks every recheckMs (2000 ms = 20 frames at 10 fps) after the last face with attributes.
+    const askedAt = asked.map((a, k) => (a ? k : -1)).filter((k) => k >= 0);
+    expect(askedAt).toEqual([0, 1, 2, 3, 4, 5, 6, 6 + s.recheckMs / FRAME_MS, 45]);
+    expect(crowd.stats().facesWithoutAttributes).toBe(60 - askedAt.length);
+  });
+
+  it('never asks for faces below the quality floor, and asks for every face with the schedule off', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, fusion: { qualityFloor: 0.3 } });
+    expect(crowd.wantsAttributes({ box: [100, 100, 190, 200], score: 0.9, quality: goodQuality(0.2) }, 0)).toBe(false);
+    expect(crowd.wantsAttributes({ box: [100, 100, 190, 200], score: 0.9, quality: goodQuality(0.4) }, 0)).toBe(true);
+    // Faces the tracker will ignore (score below minScore) get nothing either.
+    expect(crowd.wantsAttributes({ box: [100, 100, 190, 200], score: 0.3 }, 0)).toBe(false);
+    const always = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, attributes: false });
+    const { asked } = runScheduled(always, frames(40, [walker]));
+    expect(asked.every(Boolean)).toBe(true);
+  });
+
+  it('keeps asking while the gender is unknown, until maxSamples', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, fusion: { minGenderConfidence: 0.95 } });
+    const { asked } = runScheduled(crowd, frames(40, [{ ...walker, to: 40 }]));
+    // genderScore 0.9 never reaches 0.95: unknown, so the track settles only after maxSamples (15) fused observations.
+    const askedAt = asked.map((a, k) => (a ? k : -1)).filter((k) => k >= 0);
+    expect(askedAt.slice(0, DEFAULT_ATTRIBUTE_SCHEDULE.maxSamples)).toEqual([...Array(DEFAULT_ATTRIBUTE_SCHEDULE.maxSamples).keys()]);
+    expect(asked[DEFAULT_ATTRIBUTE_SCHEDULE.maxSamples]).toBe(false);
+  });
+
+  it('gives the same people and estimates as attributes for every face (constant faces), from far fewer', () => {
+    const walkers: Walker[] = [
+      { from: 0, to: 50, start: [100, 100, 190, 200], dx: 2, ageYears: 30, gender: 'female', descriptor: unitVector(1) },
+      { from: 10, to: 70, start: [600, 300, 690, 400], dx: -2, ageYears: 62, gender: 'male', descriptor: unitVector(2) },
+    ];
+    const fs = frames(80, walkers);
+    const every = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, attributes: false });
+    run(every, fs);
+    every.finish(8000);
+    const few = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    const { asked } = runScheduled(few, fs);
+    few.finish(8000);
+    const strip = (p: ReturnType<CrowdTracker['persons']>[number]): unknown => ({ id: p.id, ageYears: p.ageYears, gender: p.gender, maleProbability: Math.round((p.maleProbability ?? NaN) * 1e9) / 1e9 });
+    expect(few.persons().map(strip)).toEqual(every.persons().map(strip));
+    expect(asked.filter(Boolean).length).toBeLessThan(asked.length / 3);
+  });
+
+  it('validates the schedule', () => {
+    expect(() => new CrowdTracker({ sourceId: 'cam1', attributes: { settleSamples: 0 } })).toThrow(/attributes.settleSamples/);
+    expect(() => new CrowdTracker({ sourceId: 'cam1', attributes: { improveFactor: 1 } })).toThrow(/attributes.improveFactor/);
+    expect(() => new CrowdTracker({ sourceId: 'cam1', attributes: { maxSamples: 2 } })).toThrow(/attributes.maxSamples/);
   });
 });
 
