@@ -59,7 +59,6 @@ const records = await collectTrustRecords(faces, TRUST_SIZES, (args.concurrency 
 // Out-of-fold calibrated P(male) (face-api alone, and with faceres) and age models.
 const oof = outOfFold(records, faces.map((f) => f.stratum), () => true, K, seed);
 const folds = oof.folds;
-const foldFits = oof.fits;
 const seenIdx = records.map((r, i) => (r.seen ? i : -1)).filter((i) => i >= 0);
 const camera = seenIdx.filter((i) => (records[i] as TrustRecord).size < 200);
 
@@ -163,9 +162,10 @@ let inside = 0;
 let nAge = 0;
 let softRight = 0;
 let hardRight = 0;
-for (const i of camera) {
+const ageFits = Array.from({ length: K }, (_, f) => fitTrustParts(records, (i) => folds[i] !== f, floorChoice.floor).ageError);
+for (const i of cameraAbove) {
   const r = records[i] as TrustRecord;
-  const model = (foldFits[folds[r.faceIndex] as number] as TrustFit).ageError;
+  const model = ageFits[folds[r.faceIndex] as number] as TrustFit['ageError'];
   const est = Math.max(0, r.seen?.faAgeYears ?? 0);
   const [lo, hi] = ageInterval(est, model);
   nAge++;
@@ -173,10 +173,10 @@ for (const i of camera) {
   softRight += ageBucketShares(est, model)[ageBucketOf(r.ageYears)];
   hardRight += ageBucketOf(est) === ageBucketOf(r.ageYears) ? 1 : 0;
 }
-console.log(`\n## age error model (CV, camera sizes): the 80% interval holds the true age for ${pct(inside / nAge)} of faces;` +
+console.log(`\n## age error model (CV, camera sizes above the floor): the 80% interval holds the true age for ${pct(inside / nAge)} of faces;` +
   ` mean share given to the true bucket: soft ${pct(softRight / nAge)} vs hard ${pct(hardRight / nAge)} (buckets ${AGE_BUCKETS.join(', ')})`);
 
-const parts = fitTrustParts(records, () => true);
+const parts = fitTrustParts(records, () => true, floorChoice.floor);
 const thresholds: TrustThresholds = { faceMinGenderConfidence: faceThreshold, personMinGenderConfidence: personThreshold, qualityFloor: floorChoice.floor };
 const cmd = `npm run fit:trust${limit ? ` -- --limit ${limit}` : ''}${seed !== 1 ? ` --seed ${seed}` : ''}`;
 const model = parseTrustModel(
@@ -187,7 +187,7 @@ const model = parseTrustModel(
     models: 'blazeface (analyzer default threshold, keypoints, quality), face-api age_gender flip TTA, faceres on the detector box',
     fit: {
       gender: 'logistic regression (Newton, L2 1e-3) of male on the named features, all sizes pooled; age_gender+faceres is used for faces that also got a faceres (descriptor) pass',
-      ageError: 'true - estimated age quantiles (levels 0..1 by 0.05; 0 and 1 = 1st and 99th percentile) in 14 equal-count bins of the estimated age, camera sizes (< 200 px)',
+      ageError: 'true - estimated age quantiles (levels 0..1 by 0.05; 0 and 1 = 1st and 99th percentile) in 14 equal-count bins of the estimated age, camera sizes (< 200 px) at or above the quality floor',
       quality: 'logistic regression (Newton, L2 1e-3) of "face-api gender right" on the quality terms (src/infer/quality.ts), all sizes; score = 2 P - 1, times a yaw prior with sigma 0.25 (not fitted: no turned heads in utkface-dev)',
       qualityFloor: `highest of {${QUALITY_FLOORS.join(', ')}} with >= 20 faces below it whose age MAE is >= ${FLOOR_ERROR_RATIO}x that of faces with quality >= ${GOOD_QUALITY} (CV quality)`,
       personMinGenderConfidence: `lowest confidence whose CV answered accuracy is >= ${PERSON_TARGET_ACCURACY} on camera-sized faces above the floor`,

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:pipeline [-- --reps 3] [-- --keep]`: throughput of `crowdlens run --no-realtime` on a
+ * `npm run bench:pipeline [-- --reps 3] [--keep] [--attributes every|scheduled|both]`: throughput of `crowdlens run --no-realtime` on a
  * 720p clip at 5 fps against ffmpeg decoding the same clip alone (same fps + scale filter, rawvideo to
  * null), back-to-back in the same run; time per stage; faces and the faces given a re-id descriptor;
  * peak RSS of this process and of ffmpeg.
@@ -82,19 +82,23 @@ async function ffmpegAlone(clip: string, rss: ChildRssSampler): Promise<{ fps: n
   return { fps: frames / wallS, frames, wallS };
 }
 
-async function pipelineOnce(clip: string, rss: ChildRssSampler): Promise<PipelineResult> {
+/** `every`: age/gender for every face (the attribute schedule off, as before it existed); `scheduled`: the tracker's schedule (default). */
+type AttributeMode = 'every' | 'scheduled';
+
+async function pipelineOnce(clip: string, rss: ChildRssSampler, mode: AttributeMode = 'scheduled'): Promise<PipelineResult> {
   const logger = createLogger({ level: 'warn' });
   const config = loadConfig({ flags: { 'ingest.fps': FPS, 'ingest.maxWidth': MAX_WIDTH } });
   rss.start();
   try {
-    return await runPipeline({}, { logger, stages: () => createStages({ source: clip, sourceId: 'bench', realtime: false, config }, { logger }) });
+    return await runPipeline({}, { logger, stages: () => createStages({ source: clip, sourceId: 'bench', realtime: false, config, ...(mode === 'every' ? { tracker: { attributes: false } } : {}) }, { logger }) });
   } finally {
     rss.stop();
   }
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, keep: { type: 'boolean' }, duration: { type: 'string', default: '20' } } });
+  const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, keep: { type: 'boolean' }, duration: { type: 'string', default: '20' }, attributes: { type: 'string', default: 'both' } } });
+  if (!['every', 'scheduled', 'both'].includes(values.attributes)) throw new Error(`--attributes: expected every, scheduled or both, got ${JSON.stringify(values.attributes)}`);
   const reps = Number(values.reps);
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps: expected a positive integer, got ${JSON.stringify(values.reps)}`);
   const work = mkdtempSync(path.join(os.tmpdir(), 'crowdlens-bench-pipeline-'));
@@ -108,20 +112,24 @@ async function main(): Promise<number> {
     // Warm-up: load the models once so start-up is not in the first repetition.
     await pipelineOnce(clip, new ChildRssSampler());
     const runs: PipelineResult[] = [];
+    const baseline: PipelineResult[] = [];
     const decodes: { fps: number; frames: number }[] = [];
     const pipeRss = new ChildRssSampler();
     const decodeRss = new ChildRssSampler();
+    const main: AttributeMode = values.attributes === 'every' ? 'every' : 'scheduled';
     for (let i = 0; i < reps; i++) {
       decodes.push(await ffmpegAlone(clip, decodeRss));
-      runs.push(await pipelineOnce(clip, pipeRss));
+      // Back to back in each rep: every face with age/gender (before the schedule), then the default.
+      if (values.attributes === 'both') baseline.push(await pipelineOnce(clip, new ChildRssSampler(), 'every'));
+      runs.push(await pipelineOnce(clip, pipeRss, main));
     }
     const pipeFps = median(runs.map((r) => r.stats.fps));
     const decFps = median(decodes.map((d) => d.fps));
-    process.stdout.write('| rep | ffmpeg alone frames | ffmpeg alone fps | pipeline frames | pipeline fps | faces | descriptors |\n|---|---|---|---|---|---|---|\n');
+    process.stdout.write('| rep | ffmpeg alone frames | ffmpeg alone fps | pipeline frames | pipeline fps | faces | age/gender | descriptors |\n|---|---|---|---|---|---|---|---|\n');
     for (let i = 0; i < reps; i++) {
       const d = decodes[i] as { fps: number; frames: number };
       const r = runs[i] as PipelineResult;
-      process.stdout.write(`| ${i + 1} | ${d.frames.toFixed(0)} | ${d.fps.toFixed(1)} | ${r.stats.frames} | ${r.stats.fps.toFixed(2)} | ${r.stats.faces} | ${r.stats.descriptors} |\n`);
+      process.stdout.write(`| ${i + 1} | ${d.frames.toFixed(0)} | ${d.fps.toFixed(1)} | ${r.stats.frames} | ${r.stats.fps.toFixed(2)} | ${r.stats.faces} | ${r.stats.attributes} | ${r.stats.descriptors} |\n`);
     }
     process.stdout.write(`\nmedian: pipeline ${pipeFps.toFixed(2)} frames/s, ffmpeg alone ${decFps.toFixed(1)} frames/s, ratio pipeline/ffmpeg ${(pipeFps / decFps).toFixed(3)}\n\n`);
 
@@ -132,6 +140,18 @@ async function main(): Promise<number> {
       process.stdout.write(`| ${s} | ${ms.toFixed(1)} | ${((ms / wall) * 100).toFixed(1)}% |\n`);
     }
     process.stdout.write(`| (wall) | ${wall.toFixed(1)} | 100% |\n\n`);
+    if (baseline.length > 0) {
+      process.stdout.write('attribute schedule (analysed frames/s, same clip, back to back per rep):\n| rep | every face fps | scheduled fps | ratio | age/gender faces every / scheduled | age/gender ms/frame every / scheduled | descriptor ms/frame every / scheduled |\n|---|---|---|---|---|---|---|\n');
+      const perFrame = (r: PipelineResult, st: 'ageGender' | 'descriptor'): number => r.stats.stages[st].totalMs / Math.max(1, r.stats.frames);
+      const ratios: number[] = [];
+      for (let i = 0; i < reps; i++) {
+        const b = baseline[i] as PipelineResult;
+        const r = runs[i] as PipelineResult;
+        ratios.push(r.stats.fps / b.stats.fps);
+        process.stdout.write(`| ${i + 1} | ${b.stats.fps.toFixed(2)} | ${r.stats.fps.toFixed(2)} | ${(r.stats.fps / b.stats.fps).toFixed(2)} | ${b.stats.attributes} / ${r.stats.attributes} | ${perFrame(b, 'ageGender').toFixed(1)} / ${perFrame(r, 'ageGender').toFixed(1)} | ${perFrame(b, 'descriptor').toFixed(1)} / ${perFrame(r, 'descriptor').toFixed(1)} |\n`);
+      }
+      process.stdout.write(`median ratio scheduled / every face: ${median(ratios).toFixed(2)}x (median fps ${pipeFps.toFixed(2)} vs ${median(baseline.map((b) => b.stats.fps)).toFixed(2)})\n\n`);
+    }
     const maxRssMb = process.resourceUsage().maxRSS / 1024;
     process.stdout.write(`peak RSS: node (pipeline, models) ${maxRssMb.toFixed(0)} MiB; ffmpeg under the pipeline ${(pipeRss.peakKb / 1024).toFixed(0)} MiB; ffmpeg alone ${(decodeRss.peakKb / 1024).toFixed(0)} MiB\n`);
     process.stdout.write(`dropped frames (should be 0 with --no-realtime): ${runs.map((r) => r.stats.droppedFrames).join(', ')}\n`);

@@ -274,16 +274,20 @@ export interface TrustFit {
   readonly quality: QualityModel;
 }
 
-/** Fits the gender calibrations (all sizes) and the age error model (sizes below 200: camera-like faces) on the given faces. */
-export function fitTrustParts(records: readonly TrustRecord[], train: (faceIndex: number) => boolean): TrustFit {
+/**
+ * Fits the gender calibrations and the quality model (all sizes) and the age error model (sizes below
+ * 200: camera-like faces; with `qualityFloor`, only those the fusion would fuse) on the given faces.
+ */
+export function fitTrustParts(records: readonly TrustRecord[], train: (faceIndex: number) => boolean, qualityFloor = 0): TrustFit {
   const seen = records.filter((r) => r.seen && train(r.faceIndex));
+  const quality = fitQuality(seen);
   return {
     gender: {
       age_gender: fitCalibration(seen, CALIBRATION_FEATURES.age_gender, false),
       'age_gender+faceres': fitCalibration(seen, CALIBRATION_FEATURES['age_gender+faceres'], true),
     },
-    ageError: fitAgeError(seen.filter((r) => r.size < 200)),
-    quality: fitQuality(seen),
+    ageError: fitAgeError(seen.filter((r) => r.size < 200 && recordQuality(r, quality) >= qualityFloor)),
+    quality,
   };
 }
 
@@ -357,7 +361,7 @@ export function personThresholds(records: readonly TrustRecord[], oof: OutOfFold
 export function fitStreamTrust(records: readonly TrustRecord[], strata: readonly string[], train: (faceIndex: number) => boolean, faceMinGenderConfidence: number, seed: number, provenance: Record<string, unknown>): TrustModel {
   const oof = outOfFold(records, strata, train, 5, seed);
   const t = personThresholds(records, oof);
-  return trustModel(fitTrustParts(records, train), { faceMinGenderConfidence, personMinGenderConfidence: t.personMinGenderConfidence, qualityFloor: t.qualityFloor }, provenance);
+  return trustModel(fitTrustParts(records, train, t.qualityFloor), { faceMinGenderConfidence, personMinGenderConfidence: t.personMinGenderConfidence, qualityFloor: t.qualityFloor }, provenance);
 }
 
 /** Assembles a model from fitted parts and chosen thresholds. */
