@@ -55,20 +55,22 @@ export const DEFAULT_DESCRIPTORS_PER_TRACK = 3;
  * observations and either its gender is answered or it has `maxSamples` fused observations (more of
  * the same will not decide it). A settled track gets attributes again only every `recheckMs`, or for
  * a face whose quality is at least `improveFactor` x the best fused so far (much larger or more
- * frontal). Faces below the fusion's quality floor never get attributes: fusion would ignore them.
+ * frontal). Faces below the fusion's quality floor never get attributes (fusion would ignore them)
+ * nor, while the schedule is on, a re-id descriptor. Defaults measured with bench:pipeline and
+ * bench:crowd (README): fused age and gender as with every face, at far fewer model runs.
  */
 export interface AttributeSchedule {
-  /** Fused observations the estimate must hold for, count >= 1. Default 5. */
+  /** Fused observations the estimate must hold for, count >= 1. Default 3. */
   readonly settleSamples: number;
   /** A track whose gender stays `unknown` settles after this many fused observations, count. Default 15. */
   readonly maxSamples: number;
-  /** Re-check period of a settled track, ms of frame time. Default 2000. */
+  /** Re-check period of a settled track, ms of frame time. Default 3000. */
   readonly recheckMs: number;
   /** Quality ratio over the best fused observation that triggers a re-check, > 1. Default 1.3. */
   readonly improveFactor: number;
 }
 
-export const DEFAULT_ATTRIBUTE_SCHEDULE: AttributeSchedule = Object.freeze({ settleSamples: 5, maxSamples: 15, recheckMs: 2000, improveFactor: 1.3 });
+export const DEFAULT_ATTRIBUTE_SCHEDULE: AttributeSchedule = Object.freeze({ settleSamples: 3, maxSamples: 15, recheckMs: 3000, improveFactor: 1.3 });
 
 function attributeSchedule(partial: Partial<AttributeSchedule> | false | undefined): AttributeSchedule | null {
   if (partial === false) return null;
@@ -266,15 +268,23 @@ export class CrowdTracker {
    * empty box, or below minScoreToStart with no track to continue); true otherwise, so new and
    * tentative faces always get one. The tracker matches predicted boxes and assigns faces jointly,
    * so this is an estimate; a missed or extra descriptor changes nothing but which descriptors make
-   * up a track's first few. Pure: reads state, changes nothing.
+   * up a track's first few. With the attribute schedule on, faces below the fusion's quality floor
+   * get none, nor does the first face of a new track (most one-frame tracks are false detections);
+   * the track's next good faces fill its set. Pure: reads state, changes nothing.
    * @param atMs capture time of the frame the face is from, ms; tracks that will have ended by then
    *   (unmatched for more than maxMissedMs) are not continued. Default: no track counts as ended.
    */
   wantsDescriptor(face: DescriptorCandidate, atMs?: number): boolean {
     if (!this.trackable(face)) return false;
+    // With the attribute schedule on, faces below the quality floor get no descriptor either: a poor crop
+    // makes a poor re-id descriptor, and the track's next good faces fill its descriptorsPerTrack.
+    const q = face.quality?.score;
+    if (this.schedule !== null && q !== undefined && q < this.fusionParams.qualityFloor) return false;
     const continued = this.continuedTracks(face, atMs);
     if (continued.length > 0) return continued.some((t) => t.descriptorCount < this.descriptorsPerTrack);
-    return this.canStart(face);
+    // With the schedule on, a face that starts a track waits for its second sighting: most one-frame
+    // tracks are detector false positives, and a real one's next faces still fill its set.
+    return this.schedule === null && this.canStart(face);
   }
 
   /**

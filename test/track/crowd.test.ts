@@ -207,8 +207,8 @@ function runWanted(crowd: CrowdTracker, fs: readonly FrameDetections[]): { event
 describe('CrowdTracker.wantsDescriptor', () => {
   const walker: Walker = { from: 0, to: 20, start: [100, 100, 190, 200], dx: 2, ageYears: 30, gender: 'female', descriptor: unitVector(1) };
 
-  it('asks for new and tentative faces, not for a track that has descriptorsPerTrack', () => {
-    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, descriptorsPerTrack: 4 });
+  it('asks for new and tentative faces, not for a track that has descriptorsPerTrack (attribute schedule off)', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, descriptorsPerTrack: 4, attributes: false });
     expect(crowd.descriptorsPerTrack).toBe(4);
     const fs = frames(10, [walker]);
     const faceAt = (k: number): Face => (fs[k] as FrameDetections).faces[0] as Face;
@@ -231,6 +231,21 @@ describe('CrowdTracker.wantsDescriptor', () => {
     expect(crowd.wantsDescriptor({ box: [120, 100, 210, 200], score: 0.9 }, 900 + TRACKER.maxMissedMs + 100)).toBe(true);
   });
 
+  it('with the schedule on, a new face waits for its second sighting: one-frame tracks cost no descriptor', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    const fs = frames(10, [walker]);
+    const wanted: boolean[] = [];
+    for (const f of fs) {
+      const face = f.faces[0] as Face;
+      const want = crowd.wantsDescriptor(face, f.capturedAtMs);
+      wanted.push(want);
+      const { descriptor: _unused, ...bare } = face;
+      crowd.update({ ...f, faces: [want ? face : bare] });
+    }
+    expect(wanted).toEqual([false, true, true, true, false, false, false, false, false, false]);
+    expect(crowd.wantsDescriptor({ box: [600, 100, 690, 200], score: 0.9 }, 1000)).toBe(false);
+  });
+
   it('gives the same people, returns and events as a descriptor for every face, from a few per track', () => {
     const walkers: Walker[] = [
       walker,
@@ -239,9 +254,9 @@ describe('CrowdTracker.wantsDescriptor', () => {
       { from: 95, to: 110, start: [300, 300, 390, 400], dx: 0, ageYears: 50, gender: 'male', descriptor: unitVector(2) },
     ];
     const fs = frames(120, walkers);
-    const every = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 1000 });
+    const every = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 1000, attributes: false });
     const expected = [...run(every, fs), ...every.finish(12_000)];
-    const few = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 1000 });
+    const few = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 1000, attributes: false });
     const { events, asked, offered } = runWanted(few, fs);
     events.push(...few.finish(12_000));
     expect(events).toEqual(expected);
@@ -303,12 +318,18 @@ describe('CrowdTracker.wantsAttributes', () => {
     // Quality 0.5 throughout, except one face of quality 0.8 at frame 45 (much larger / more frontal).
     const { asked } = runScheduled(crowd, frames(60, [walker]), (k) => goodQuality(k === 45 ? 0.8 : 0.5));
     const s = DEFAULT_ATTRIBUTE_SCHEDULE;
-    // Estimate from frame 2 (3 samples); it holds for settleSamples (5) by frame 6: frames 7.. are spared.
-    expect(asked.slice(0, 7).every(Boolean)).toBe(true);
-    expect(asked[7]).toBe(false);
-    // Re-checks every recheckMs (2000 ms = 20 frames at 10 fps) after the last face with attributes.
+    // Estimate from frame 2 (minSamples 3); it has held for settleSamples fused observations by frame `settled`: the next frames are spared.
+    const settled = 2 + s.settleSamples - 1;
+    expect(asked.slice(0, settled + 1).every(Boolean)).toBe(true);
+    expect(asked[settled + 1]).toBe(false);
+    // Re-checks every recheckMs after the last face with attributes, and once for the much better face at frame 45.
     const askedAt = asked.map((a, k) => (a ? k : -1)).filter((k) => k >= 0);
-    expect(askedAt).toEqual([0, 1, 2, 3, 4, 5, 6, 6 + s.recheckMs / FRAME_MS, 45]);
+    const recheck = s.recheckMs / FRAME_MS;
+    const expected = [...Array(settled + 1).keys()];
+    for (let k = settled + recheck; k < 45; k += recheck) expected.push(k);
+    expected.push(45);
+    for (let k = 45 + recheck; k < 60; k += recheck) expected.push(k);
+    expect(askedAt).toEqual(expected);
     expect(crowd.stats().facesWithoutAttributes).toBe(60 - askedAt.length);
   });
 
@@ -318,7 +339,12 @@ describe('CrowdTracker.wantsAttributes', () => {
     expect(crowd.wantsAttributes({ box: [100, 100, 190, 200], score: 0.9, quality: goodQuality(0.4) }, 0)).toBe(true);
     // Faces the tracker will ignore (score below minScore) get nothing either.
     expect(crowd.wantsAttributes({ box: [100, 100, 190, 200], score: 0.3 }, 0)).toBe(false);
-    const always = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, attributes: false });
+    // Nor a re-id descriptor while the schedule is on, even once the face continues a track.
+    crowd.update({ sourceId: 'cam1', seq: 0, capturedAtMs: 0, width: 1280, height: 720, faces: [{ box: [100, 100, 190, 200], score: 0.9, quality: goodQuality(0.4) }] });
+    expect(crowd.wantsDescriptor({ box: [101, 100, 191, 200], score: 0.9, quality: goodQuality(0.2) }, 100)).toBe(false);
+    expect(crowd.wantsDescriptor({ box: [101, 100, 191, 200], score: 0.9, quality: goodQuality(0.4) }, 100)).toBe(true);
+    const always = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, attributes: false, fusion: { qualityFloor: 0.3 } });
+    expect(always.wantsDescriptor({ box: [100, 100, 190, 200], score: 0.9, quality: goodQuality(0.2) }, 0)).toBe(true);
     const { asked } = runScheduled(always, frames(40, [walker]));
     expect(asked.every(Boolean)).toBe(true);
   });
