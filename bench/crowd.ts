@@ -1,5 +1,6 @@
 /**
- * `npm run bench:crowd [-- --keep] [--seeds 1,2,3] [--detector NAME] [--tiles NxM] [--no-reid] [--attributes every|scheduled|both] [--trust shipped|cv]`:
+ * `npm run bench:crowd [-- --keep] [--seeds 1,2,3] [--detector NAME] [--tiles NxM] [--no-reid] [--attributes every|scheduled|both] [--trust shipped|cv]
+ *   [--roll-min DEG] [--quality-floor Q]` (the last two: ablations of roll correction and the fusion's quality floor):
  * the whole pipeline on synthetic crowd videos with exact truth (../shared/tools/make-crowd-video.py):
  * unique-person count, the age x gender table against the truth (L1 / persons), detection recall /
  * false positives, ID switches, fused vs single-frame age/gender per person, and gender accuracy
@@ -115,6 +116,9 @@ interface BenchChoices {
   /** false: every face gets age/gender (no attribute schedule). */
   readonly schedule: boolean;
   readonly trust: TrustModel;
+  /** Ablations: the analyzer's minimum roll for roll correction, the fusion's quality floor. */
+  readonly rollMin?: number;
+  readonly qualityFloor?: number;
 }
 
 async function runVideo(dir: string, seed: number, choices: BenchChoices, logger: ReturnType<typeof createLogger>): Promise<VideoResult> {
@@ -135,7 +139,7 @@ async function runVideo(dir: string, seed: number, choices: BenchChoices, logger
   const t0 = performance.now();
   const result = await runPipeline(
     { sinks: [collect, jsonlEventSink(files.events), motTrackSink(files.tracks)] },
-    { logger, stages: () => createStages({ source: path.join(dir, 'video.mp4'), sourceId: `crowd-${seed}`, realtime: false, reid: choices.reid, config, trust: choices.trust, ...(choices.schedule ? {} : { tracker: { attributes: false } }) }, { logger }) },
+    { logger, stages: () => createStages({ source: path.join(dir, 'video.mp4'), sourceId: `crowd-${seed}`, realtime: false, reid: choices.reid, config, trust: choices.qualityFloor === undefined ? choices.trust : { ...choices.trust, thresholds: { ...choices.trust.thresholds, qualityFloor: choices.qualityFloor } }, ...(choices.rollMin === undefined ? {} : { analyzer: { rollCorrectionMinDeg: choices.rollMin } }), ...(choices.schedule ? {} : { tracker: { attributes: false } }) }, { logger }) },
   );
   const wallS = (performance.now() - t0) / 1000;
   const summary: RunSummary = buildSummary(result);
@@ -319,6 +323,8 @@ async function main(): Promise<number> {
       'no-reid': { type: 'boolean' },
       attributes: { type: 'string', default: 'both' },
       trust: { type: 'string', default: 'cv' },
+      'roll-min': { type: 'string' },
+      'quality-floor': { type: 'string' },
     },
   });
   const seeds = values.seeds.split(',').map(Number);
@@ -351,7 +357,8 @@ async function main(): Promise<number> {
         trust = fitStreamTrust(records, labeled.map((f) => f.stratum), (i) => !held.has(i), shipped.thresholds.faceMinGenderConfidence, seed, { fittedFor: `bench:crowd seed ${seed}, without its ${held.size} faces` });
         process.stdout.write(`  trust refitted without the video's ${held.size} faces: person threshold ${trust.thresholds.personMinGenderConfidence}, quality floor ${trust.thresholds.qualityFloor}\n`);
       }
-      for (const mode of modes) results[mode].push(await runVideo(dir, seed, { flags, reid, schedule: mode === 'scheduled', trust }, logger));
+      const ablation = { ...(values['roll-min'] !== undefined ? { rollMin: Number(values['roll-min']) } : {}), ...(values['quality-floor'] !== undefined ? { qualityFloor: Number(values['quality-floor']) } : {}) };
+      for (const mode of modes) results[mode].push(await runVideo(dir, seed, { flags, reid, schedule: mode === 'scheduled', trust, ...ablation }, logger));
     }
   } finally {
     if (values.keep) process.stdout.write(`videos, tracks, events and summaries kept in ${work}\n`);

@@ -4,7 +4,7 @@
  * the shipped analyzer (blazeface keypoints -> roll; face-api age_gender with flip TTA) with roll
  * correction off and from several minimum rolls; gender accuracy and age MAE per rotation.
  *
- *   npm run bench:roll -- [--faces DIR] [--limit N (default 540)] [--seed N] [--concurrency N]
+ *   npm run bench:roll -- [--faces DIR] [--limit N (default 540)] [--seed N] [--concurrency N] [--size PX (default 200)]
  */
 import path from 'node:path';
 import sharp from 'sharp';
@@ -13,16 +13,19 @@ import type { RgbImage } from '../src/infer/types.ts';
 import { mapPool, parseArgs, table } from './lib/args.ts';
 import { DEFAULT_FACES_DIR, REPO_ROOT, readLabels, stratifiedSubsample } from './lib/faces.ts';
 
-const args = parseArgs(process.argv.slice(2), { faces: 'string', limit: 'number', seed: 'number', concurrency: 'number' });
+const args = parseArgs(process.argv.slice(2), { faces: 'string', limit: 'number', seed: 'number', concurrency: 'number', size: 'number' });
+/** Face side in px: utkface-dev's 200, or the crop resized (cubic) to a camera-like size before rotating. */
+const size = (args.size as number | undefined) ?? 200;
 const facesDir = path.resolve(REPO_ROOT, (args.faces as string | undefined) ?? DEFAULT_FACES_DIR);
 const faces = stratifiedSubsample(readLabels(facesDir), (args.limit as number | undefined) ?? 540, (args.seed as number | undefined) ?? 1);
 const ANGLES = [0, 15, -15, 30, -30] as const;
 /** Minimum rolls (degrees) from which the crop is rotated; Infinity = correction off. */
-const MIN_ROLLS = [Infinity, 0, 5, 8, 12] as const;
+const MIN_ROLLS = [Infinity, 0, 8, 12, 15] as const;
 const GREY = { r: 128, g: 128, b: 128 };
 
 async function rotated(file: string, angle: number): Promise<RgbImage> {
-  const { data, info } = await sharp(file).rotate(angle, { background: GREY }).extend({ top: 100, bottom: 100, left: 100, right: 100, background: GREY }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const resized = size === 200 ? sharp(file) : sharp(await sharp(file).resize(size, size, { kernel: 'cubic' }).toBuffer());
+  const { data, info } = await resized.rotate(angle, { background: GREY }).extend({ top: 100, bottom: 100, left: 100, right: 100, background: GREY }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: 3 };
 }
 
@@ -56,7 +59,7 @@ await mapPool(
   },
 );
 rollErr.sort((a, b) => a - b);
-console.log(`# roll correction: ${faces.length} utkface-dev faces (stratified), rotated by ${ANGLES.join(', ')} degrees; blazeface + age_gender flip; median |estimated roll - rotation| ${rollErr[rollErr.length >> 1]?.toFixed(1)} deg`);
+console.log(`# roll correction: ${faces.length} utkface-dev faces (stratified) at ${size} px, rotated by ${ANGLES.join(', ')} degrees; blazeface + age_gender flip; median |estimated roll - rotation| ${rollErr[rollErr.length >> 1]?.toFixed(1)} deg`);
 const rows: string[][] = [];
 for (const a of [0, 15, 30]) {
   for (const m of MIN_ROLLS) {

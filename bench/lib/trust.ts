@@ -87,7 +87,7 @@ export async function placeFace(file: string, faceIndex: number, size: number): 
 /** Collects (or reads from `cacheFile`, written on first use) a record per face and size. ~20 ms per record on one CPU core. */
 export async function collectTrustRecords(faces: readonly LabeledFace[], sizes: readonly number[], concurrency: number, log: (msg: string) => void, cacheFile?: string): Promise<TrustRecord[]> {
   const rollMin = ANALYZER_DEFAULTS.rollCorrectionMinDeg;
-  const tag = `${faces.length}:${faces[0]?.file ?? ''}:${faces[faces.length - 1]?.file ?? ''}:${sizes.join(',')}:roll>=${rollMin}`;
+  const tag = `${faces.length}:${faces[0]?.file ?? ''}:${faces[faces.length - 1]?.file ?? ''}:${sizes.join(',')}:roll>=${rollMin}@${ANALYZER_DEFAULTS.rollCorrectionMinInputPx}px`;
   if (cacheFile && existsSync(cacheFile)) {
     const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as { tag: string; records: TrustRecord[] };
     if (cached.tag !== tag) throw new Error(`--cache ${cacheFile}: collected for other faces or sizes; delete it`);
@@ -111,7 +111,8 @@ export async function collectTrustRecords(faces: readonly LabeledFace[], sizes: 
       if (!found?.quality) return base;
       // As the analyzer: the crop is rotated upright from the default minimum roll.
       const roll = found.quality.rollDeg;
-      const [a] = await fa.estimateRaw(image, [found.box], [Math.abs(roll) >= rollMin ? roll : 0]);
+      const reliable = (found.quality.sidePx * 256) / Math.max(image.width, image.height) >= ANALYZER_DEFAULTS.rollCorrectionMinInputPx;
+      const [a] = await fa.estimateRaw(image, [found.box], [reliable && Math.abs(roll) >= rollMin ? roll : 0]);
       const r = await fr.analyze(image, found.box);
       if (!a) throw new Error(`${face.file}: no age/gender result`);
       const descriptor = size === 200 ? { descriptor: Array.from(r.descriptor, (v) => Math.round(v * 1e6) / 1e6) } : {};

@@ -37,12 +37,23 @@ export const ANALYZER_DEFAULTS = {
    */
   cropScale: 1,
   /**
-   * Faces whose eye line is rolled by at least this many degrees get their age/gender crop rotated
+   * Faces whose eye line is rolled by at least this many degrees (and large enough, below) get their age/gender crop rotated
    * upright (face-api models only; 0 = always, Infinity = never). 8, from `npm run bench:roll`
    * (utkface-dev faces rotated by 0/15/30 degrees on a grey border, blazeface keypoints): see README.
    */
   rollCorrectionMinDeg: 8,
+  /**
+   * ... and only faces at least this many pixels wide in the detector's 256 px input (face side x 256 /
+   * the frame's longer side): below it the keypoints' roll is mostly noise. On unrotated utkface-dev faces
+   * (fit:trust records) the estimated |roll| is >= 8 degrees for 2.5% of faces 128 input px wide, 11% at
+   * 26 px, 29% at 19 px and 62% at 13 px (a 64 px face in a 1280 px frame, where bench:crowd's faces are),
+   * while `npm run bench:roll -- --size 64` (62 input px) still gains from the correction.
+   */
+  rollCorrectionMinInputPx: 40,
 } as const;
+
+/** Side of blazeface's square input, px (src/infer/blazeface.ts's BLAZEFACE_INPUT_SIZE; not imported so the detector module loads only when chosen). */
+const KEYPOINT_INPUT_SIDE = 256;
 
 /** Tiling for small faces in wide frames. */
 export interface TileOptions {
@@ -387,9 +398,12 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
         const d = found[i] as FaceDetection;
         return opts.assumeFace ? d.box : scaleBox(d.box, cropScale, image.width, image.height);
       });
+      const inputScale = KEYPOINT_INPUT_SIDE / Math.max(image.width, image.height);
       const rolls = todo.map((i) => {
-        const roll = (found[i] as FaceDetection).quality?.rollDeg ?? 0;
-        return !opts.assumeFace && Math.abs(roll) >= rollMin ? roll : 0;
+        const q = (found[i] as FaceDetection).quality;
+        const roll = q?.rollDeg ?? 0;
+        const reliable = (q?.sidePx ?? 0) * inputScale >= ANALYZER_DEFAULTS.rollCorrectionMinInputPx;
+        return !opts.assumeFace && reliable && Math.abs(roll) >= rollMin ? roll : 0;
       });
       const estimated: FaceAttributes[] = ageGender.estimateMany ? await ageGender.estimateMany(image, crops, rolls) : await sequential(crops, (c) => ageGender.estimate(image, c));
       if (estimated.length !== todo.length) throw new Error(`${ageGender.name}: ${estimated.length} results for ${todo.length} faces`);

@@ -168,11 +168,23 @@ export function rotatedSquareResize(image: RgbImage, cx: number, cy: number, sid
       const y0 = Math.floor(sy);
       const fx = sx - x0;
       const fy = sy - y0;
+      // The four taps' offsets, -1 outside the image (zeros there, as the padding of squareResize).
+      const inX0 = x0 >= 0 && x0 < w;
+      const inX1 = x0 + 1 >= 0 && x0 + 1 < w;
+      const inY0 = y0 >= 0 && y0 < h;
+      const inY1 = y0 + 1 >= 0 && y0 + 1 < h;
+      const tl = inX0 && inY0 ? (y0 * w + x0) * 3 : -1;
+      const tr = inX1 && inY0 ? (y0 * w + x0 + 1) * 3 : -1;
+      const bl = inX0 && inY1 ? ((y0 + 1) * w + x0) * 3 : -1;
+      const br = inX1 && inY1 ? ((y0 + 1) * w + x0 + 1) * 3 : -1;
       for (let k = 0; k < 3; k++) {
-        const at = (x: number, y: number): number => (x >= 0 && y >= 0 && x < w && y < h ? (data[(y * w + x) * 3 + k] as number) : 0);
-        const t = at(x0, y0) + (at(x0 + 1, y0) - at(x0, y0)) * fx;
-        const b = at(x0, y0 + 1) + (at(x0 + 1, y0 + 1) - at(x0, y0 + 1)) * fx;
-        out[o++] = t + (b - t) * fy;
+        const a = tl >= 0 ? (data[tl + k] as number) : 0;
+        const b = tr >= 0 ? (data[tr + k] as number) : 0;
+        const c = bl >= 0 ? (data[bl + k] as number) : 0;
+        const d = br >= 0 ? (data[br + k] as number) : 0;
+        const t = a + (b - a) * fx;
+        const m = c + (d - c) * fx;
+        out[o++] = t + (m - t) * fy;
       }
     }
   }
