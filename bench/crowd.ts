@@ -392,9 +392,11 @@ async function main(): Promise<number> {
     checks.push([`seed ${r.seed}: unique count within 10% of truth`, err <= 0.1, `${r.predUnique} vs ${r.truthUnique} (${pct(err)} off)`]);
   }
   for (const r of res) checks.push([`seed ${r.seed}: age x gender table L1 / persons <= 0.35`, r.demoL1 <= 0.35, r.demoL1.toFixed(3)]);
-  const single = mean(res.map((r) => r.singleAgeMae));
-  const fused = mean(res.map((r) => r.fusedAgeMae));
-  checks.push(['fused per-person age MAE >= 10% below single-frame', fused <= single * 0.9, `fused ${fused.toFixed(2)} vs single ${single.toFixed(2)} years (${pct(1 - fused / single)} lower)`]);
+  // Single-frame accuracy is over every face only when every face got age/gender (the schedule keeps a biased few).
+  const base = results.every.length > 0 ? results.every : res;
+  const single = mean(base.map((r) => r.singleAgeMae));
+  const fused = mean(base.map((r) => r.fusedAgeMae));
+  checks.push([`fused per-person age MAE >= 10% below single-frame (attributes ${base === res ? main : 'every'})`, fused <= single * 0.9, `fused ${fused.toFixed(2)} vs single ${single.toFixed(2)} years (${pct(1 - fused / single)} lower)`]);
   const ans = res.reduce((a, r) => a + r.answeredPersons, 0);
   const ansRight = res.reduce((a, r) => a + r.answeredRight, 0);
   const matched = res.reduce((a, r) => a + r.matchedPersons, 0);
@@ -407,7 +409,13 @@ async function main(): Promise<number> {
     const maeE = mean(ev.map((r) => r.fusedAgeMae));
     const maeS = mean(sc.map((r) => r.fusedAgeMae));
     checks.push(['schedule: fused age MAE within +0.2 years of every-face', maeS <= maeE + 0.2, `${maeS.toFixed(2)} vs ${maeE.toFixed(2)} years`]);
-    checks.push(['schedule: fused gender within -1 point of every-face', acc(sc) >= acc(ev) - 0.01, `${pct(acc(sc))} vs ${pct(acc(ev))}`]);
+    checks.push(['schedule: fused gender (more likely gender, all persons) within -1 point of every-face', acc(sc) >= acc(ev) - 0.01, `${pct(acc(sc))} vs ${pct(acc(ev))} (one person is ${pct(1 / Math.max(1, ev.reduce((a, r) => a + r.matchedPersons, 0)))})`]);
+    const answeredAcc = (rs: VideoResult[]): string => {
+      const n = rs.reduce((a, r) => a + r.answeredPersons, 0);
+      const m = rs.reduce((a, r) => a + r.matchedPersons, 0);
+      return `${pct(n ? rs.reduce((a, r) => a + r.answeredRight, 0) / n : 0)} of ${n}/${m} answered`;
+    };
+    process.stdout.write(`answered persons: scheduled ${answeredAcc(sc)}, every face ${answeredAcc(ev)}\n`);
     process.stdout.write(`schedule: age/gender runs ${runs(sc)} vs ${runs(ev)} (${pct(runs(sc) / Math.max(1, runs(ev)))}), median fps ${median(sc.map((r) => r.fps)).toFixed(1)} vs ${median(ev.map((r) => r.fps)).toFixed(1)} (bench:pipeline measures throughput)\n`);
   }
   for (const [name, ok, detail] of checks) process.stdout.write(`${ok ? 'PASS' : 'FAIL'}  ${name}: ${detail}\n`);

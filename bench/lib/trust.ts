@@ -84,15 +84,18 @@ export async function placeFace(file: string, faceIndex: number, size: number): 
   return { image: { data, width: W, height: H, channels: 3 }, faceBox: [x0, y0, x0 + size, y0 + size] };
 }
 
-/** Collects (or reads from `cacheFile`, written on first use) a record per face and size. ~20 ms per record on one CPU core. */
+/** Collects (or reads from `cacheFile`, written on first use and when stale) a record per face and size. ~20 ms per record on one CPU core. */
 export async function collectTrustRecords(faces: readonly LabeledFace[], sizes: readonly number[], concurrency: number, log: (msg: string) => void, cacheFile?: string): Promise<TrustRecord[]> {
   const rollMin = ANALYZER_DEFAULTS.rollCorrectionMinDeg;
   const tag = `${faces.length}:${faces[0]?.file ?? ''}:${faces[faces.length - 1]?.file ?? ''}:${sizes.join(',')}:roll>=${rollMin}@${ANALYZER_DEFAULTS.rollCorrectionMinInputPx}px`;
   if (cacheFile && existsSync(cacheFile)) {
     const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as { tag: string; records: TrustRecord[] };
-    if (cached.tag !== tag) throw new Error(`--cache ${cacheFile}: collected for other faces or sizes; delete it`);
-    log(`trust records from ${cacheFile}`);
-    return cached.records;
+    if (cached.tag === tag) {
+      log(`trust records from ${cacheFile}`);
+      return cached.records;
+    }
+    // Collected for other faces, sizes or crop settings: stale, collected again and replaced.
+    log(`${cacheFile} was collected for ${cached.tag}, not ${tag}: collecting again`);
   }
   // Quality is recomputed from its stored components by each fitted model; any model will do here.
   const analyzer = await createFaceAnalyzer({ genderCalibration: null, quality: NEUTRAL_QUALITY });
