@@ -24,6 +24,7 @@ import { loadImage } from '../src/infer/decode.ts';
 import { ANALYZER_DEFAULTS, DETECTOR_NAMES, type DetectorName } from '../src/infer/analyzer.ts';
 import { DEFAULT_CALIBRATION_FILE, applyAgeCalibration, parseAgeCalibration } from '../src/infer/calibration.ts';
 import { loadGenderHead } from '../src/infer/fused-age-gender.ts';
+import { loadTrustModel } from '../src/infer/trust.ts';
 import type { AgeGenderEstimator, FaceDetector, RgbImage } from '../src/infer/types.ts';
 import type { BoxXyxy } from '../src/shared/messages.ts';
 import { iou } from '../src/shared/geometry.ts';
@@ -372,7 +373,7 @@ async function main(): Promise<void> {
     // The shipped defaults end to end (analyzer detector, FusedAgeGender / FaceApiAgeGender TTA, the shipped head) with CV heads beside them.
     log('shipped defaults: collecting features through the shipped code path');
     const headRecords = await collectHeadRecords(faces, border, (args.concurrency as number | undefined) ?? 2, log);
-    const shipped = shippedReport(headRecords, useFaceres ? loadGenderHead() : null, K, seed, log);
+    const shipped = shippedReport(headRecords, useFaceres ? loadGenderHead() : null, K, seed, log, undefined, loadTrustModel().thresholds.faceMinGenderConfidence);
     console.log(shipped.text);
     modes['shipped'] = shipped.cvByMode;
   }

@@ -1,11 +1,17 @@
 /**
- * `npm run bench:crowd [-- --keep] [--seeds 1,2,3] [--detector NAME] [--tiles NxM] [--detect-schedule MODE] [--no-reid]`:
+ * `npm run bench:crowd [-- --keep] [--seeds 1,2,3] [--detector NAME] [--tiles NxM] [--no-reid] [--attributes every|scheduled|both] [--trust shipped|cv]
+ *   [--roll-min DEG] [--quality-floor Q]` (the last two: ablations of roll correction and the fusion's quality floor):
  * the whole pipeline on synthetic crowd videos with exact truth (../shared/tools/make-crowd-video.py):
- * unique-person count, demographics, detection recall / false positives, detection time, ID switches,
- * and fused vs single-frame age/gender per person.
- * `--compare`: the same clips under several detection settings in one run, interleaved per clip
- * (`--reps N` times each), against today's defaults (`every-frame`, tiles off): recall, detection time
- * and its ratio, MOTA/IDF1, fused age/gender, frames/s.
+ * unique-person count, the age x gender table against the truth (L1 / persons), detection recall /
+ * false positives, ID switches, fused vs single-frame age/gender per person, and gender accuracy
+ * against coverage (answered share) for single faces and fused persons, per age bin.
+ *
+ * The videos are made of utkface-dev faces, on which the trust model (src/infer/heads/trust.json) is
+ * fitted: with `--trust cv` (default) each video runs with a trust model refitted without that video's
+ * faces (bench/lib/trust.ts, from the records `npm run fit:trust` caches; collected here if absent).
+ * `--attributes both` (default) runs every video twice in one process, back to back: every face gets
+ * age/gender (`every`, as before the attribute schedule) and the tracker's schedule (`scheduled`, the
+ * default), and prints the accuracy of each and the ratio of age/gender runs.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,14 +21,19 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/shared/config.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { iou } from '../src/shared/geometry.ts';
-import type { BoxXyxy, FrameDetections } from '../src/shared/messages.ts';
+import { ageBucketOf, type BoxXyxy, type FrameDetections } from '../src/shared/messages.ts';
 import { jsonlEventSink, motTrackSink, type PipelineSink } from '../src/pipeline/sinks.ts';
-import { processCpuMs, runPipeline } from '../src/pipeline/standalone.ts';
+import { runPipeline } from '../src/pipeline/standalone.ts';
 import { createStages } from '../src/pipeline/stages.ts';
 import { buildSummary, writeSummary, type RunSummary } from '../src/pipeline/summary.ts';
 import { linearSumAssignment } from '../src/track/hungarian.ts';
 import { evaluateMot } from '../src/track/mot-eval.ts';
 import { motRowBox, parseMot, type MotRow } from '../src/track/mot.ts';
+import { loadTrustModel, type TrustModel } from '../src/infer/trust.ts';
+import { cellShares } from '../src/track/demographics.ts';
+import { AGE_BINS, ageBinOf } from './lib/stats.ts';
+import { readLabels } from './lib/faces.ts';
+import { DEFAULT_TRUST_CACHE, TRUST_SIZES, accuracyAtCoverage, collectTrustRecords, fitStreamTrust } from './lib/trust.ts';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const TOOL = path.resolve(ROOT, '..', 'shared', 'tools', 'make-crowd-video.py');
@@ -55,8 +66,22 @@ function matchBoxes(gt: readonly BoxXyxy[], det: readonly BoxXyxy[]): [number, n
     .map((a) => [a.row, a.col]);
 }
 
+/** One person or face scored on gender: truth, calibrated P(male), label (with abstention), true age. */
+interface GenderCase {
+  readonly male: boolean;
+  readonly pMale: number;
+  /** `unknown` when not answered. */
+  readonly label: 'female' | 'male' | 'unknown';
+  readonly trueAge: number;
+}
+
 interface VideoResult {
   seed: number;
+  /** L1 / persons of the same persons hard-assigned (fused age's bucket, more likely gender). */
+  hardL1: number;
+  /** L1 / persons with the matched persons' true age (their P(male) kept), and with their true gender (their age kept). */
+  l1TrueAge: number;
+  l1TrueGender: number;
   frames: number;
   truthUnique: number;
   predUnique: number;
@@ -72,23 +97,28 @@ interface VideoResult {
   singleGenderAcc: number;
   fusedGenderAcc: number;
   matchedPersons: number;
-  wallS: number;
-  /** Detection time per frame, ms: the detector stage plus the motion gate (wall time). */
-  detectMs: number;
-  /** The same as CPU time of this process, ms per frame: steadier than wall time on a shared machine. */
-  detectCpuMs: number;
-  /** All CPU time of this process during the run, ms per frame (ffmpeg's decoding is another process). */
-  cpuPerFrameMs: number;
-  /** Processed frames per second of wall time. */
+  /** Matched persons with an estimate whose gender was answered (not `unknown`). */
+  answeredPersons: number;
+  answeredRight: number;
+  persons: GenderCase[];
+  singles: GenderCase[];
+  /** Faces that got age/gender / faces detected. */
+  attributeRuns: number;
+  faces: number;
   fps: number;
-  skippedFrames: number;
-  regionFrames: number;
+  wallS: number;
 }
 
 /** Analyzer choices passed through from the command line (as `crowdlens run` flags). */
 interface BenchChoices {
   readonly flags: Record<string, unknown>;
   readonly reid: boolean;
+  /** false: every face gets age/gender (no attribute schedule). */
+  readonly schedule: boolean;
+  readonly trust: TrustModel;
+  /** Ablations: the analyzer's minimum roll for roll correction, the fusion's quality floor. */
+  readonly rollMin?: number;
+  readonly qualityFloor?: number;
 }
 
 async function runVideo(dir: string, seed: number, choices: BenchChoices, logger: ReturnType<typeof createLogger>): Promise<VideoResult> {
@@ -107,13 +137,11 @@ async function runVideo(dir: string, seed: number, choices: BenchChoices, logger
   const files = { events: path.join(dir, 'events.jsonl'), tracks: path.join(dir, 'tracks.txt'), summary: path.join(dir, 'summary.json') };
   const config = loadConfig({ flags: { ...choices.flags, 'ingest.fps': SAMPLE_FPS, 'log.level': 'warn' } });
   const t0 = performance.now();
-  const c0 = processCpuMs();
   const result = await runPipeline(
     { sinks: [collect, jsonlEventSink(files.events), motTrackSink(files.tracks)] },
-    { logger, stages: () => createStages({ source: path.join(dir, 'video.mp4'), sourceId: `crowd-${seed}`, realtime: false, reid: choices.reid, config }, { logger }) },
+    { logger, stages: () => createStages({ source: path.join(dir, 'video.mp4'), sourceId: `crowd-${seed}`, realtime: false, reid: choices.reid, config, trust: choices.qualityFloor === undefined ? choices.trust : { ...choices.trust, thresholds: { ...choices.trust.thresholds, qualityFloor: choices.qualityFloor } }, ...(choices.rollMin === undefined ? {} : { analyzer: { rollCorrectionMinDeg: choices.rollMin } }), ...(choices.schedule ? {} : { tracker: { attributes: false } }) }, { logger }) },
   );
   const wallS = (performance.now() - t0) / 1000;
-  const cpuMs = processCpuMs() - c0;
   const summary: RunSummary = buildSummary(result);
   await writeSummary(files.summary, summary);
 
@@ -124,6 +152,8 @@ async function runVideo(dir: string, seed: number, choices: BenchChoices, logger
   let tp = 0;
   let fp = 0;
   const single = new Map<number, { ageErr: number[]; genderOk: number }>();
+  const singles: GenderCase[] = [];
+  const faceMin = choices.trust.thresholds.faceMinGenderConfidence;
   for (const d of detections) {
     const gtFrame = gtFrameOf(d.capturedAtMs);
     seqToGt.set(d.seq + 1, gtFrame);
@@ -135,11 +165,14 @@ async function runVideo(dir: string, seed: number, choices: BenchChoices, logger
     for (const [gi, di] of pairs) {
       const person = truthById.get((gts[gi] as MotRow).id);
       const face = d.faces[di];
-      if (!person || !face) continue;
+      // Faces the schedule spared have no age/gender: single-frame scores are over the faces that got one.
+      if (!person || !face || face.ageYears === undefined) continue;
       const s = single.get(person.id) ?? { ageErr: [], genderOk: 0 };
       s.ageErr.push(Math.abs(face.ageYears - person.age));
       if (face.gender === person.gender) s.genderOk += 1;
       single.set(person.id, s);
+      const pm = face.maleProbability ?? (face.gender === 'male' ? face.genderScore : 1 - face.genderScore);
+      singles.push({ male: person.gender === 'male', pMale: pm, label: Math.max(pm, 1 - pm) >= faceMin ? face.gender : 'unknown', trueAge: person.age });
     }
   }
 
@@ -167,16 +200,25 @@ async function runVideo(dir: string, seed: number, choices: BenchChoices, logger
   }
   const fusedErr: number[] = [];
   let fusedGenderOk = 0;
+  let answeredPersons = 0;
+  let answeredRight = 0;
+  const persons: GenderCase[] = [];
   const matchedTruth = new Set<number>();
   for (const p of summary.persons) {
     const v = votes.get(p.id);
-    if (!v || p.ageYears === null || p.gender === null) continue;
+    if (!v || p.ageYears === null || p.gender === null || p.maleProbability === null) continue;
     const truthId = [...v.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
     const person = truthId === undefined ? undefined : truthById.get(truthId);
     if (!person) continue;
     matchedTruth.add(person.id);
     fusedErr.push(Math.abs(p.ageYears - person.age));
-    if (p.gender === person.gender) fusedGenderOk += 1;
+    // "gender fused" as before the abstention: the more likely gender, answered or not.
+    if ((p.maleProbability >= 0.5 ? 'male' : 'female') === person.gender) fusedGenderOk += 1;
+    if (p.gender !== 'unknown') {
+      answeredPersons++;
+      if (p.gender === person.gender) answeredRight++;
+    }
+    persons.push({ male: person.gender === 'male', pMale: p.maleProbability, label: p.gender, trueAge: person.age });
   }
   // Single-frame scores per truth person (mean of that person's frames), then averaged over persons,
   // so that both columns weigh every person once.
@@ -189,8 +231,34 @@ async function runVideo(dir: string, seed: number, choices: BenchChoices, logger
   let l1 = 0;
   for (const k of keys) l1 += Math.abs((summary.demographics[k] ?? 0) - (truth.demographics[k] ?? 0));
 
+  // The same persons hard-assigned (their fused age's bucket, the more likely gender): today's table before soft counting.
+  const hard: Record<string, number> = {};
+  for (const p of summary.persons) {
+    if (p.ageYears === null || p.maleProbability === null) continue;
+    const key = `${ageBucketOf(p.ageYears)}/${p.maleProbability >= 0.5 ? 'male' : 'female'}`;
+    hard[key] = (hard[key] ?? 0) + 1;
+  }
+  // Diagnostics: the soft table with each matched person's true age (or true gender) put in: which half of the error is whose.
+  const oracle = { age: {} as Record<string, number>, gender: {} as Record<string, number> };
+  for (const p of summary.persons) {
+    if (p.ageYears === null || p.maleProbability === null) continue;
+    const v = votes.get(p.id);
+    const truthId = v ? [...v.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] : undefined;
+    const person = truthId === undefined ? undefined : truthById.get(truthId);
+    const byAge = cellShares({ ageYears: person ? person.age : p.ageYears, maleProbability: p.maleProbability }, person ? undefined : choices.trust.ageError);
+    const byGender = cellShares({ ageYears: p.ageYears, maleProbability: person ? (person.gender === 'male' ? 1 : 0) : p.maleProbability }, choices.trust.ageError);
+    for (const [k, v2] of Object.entries(byAge)) oracle.age[k] = (oracle.age[k] ?? 0) + v2;
+    for (const [k, v2] of Object.entries(byGender)) oracle.gender[k] = (oracle.gender[k] ?? 0) + v2;
+  }
+  const l1Of = (t: Record<string, number>): number => [...new Set([...Object.keys(truth.demographics), ...Object.keys(t)])].reduce((a, k) => a + Math.abs((t[k] ?? 0) - (truth.demographics[k] ?? 0)), 0) / truthTotal;
+  let hardL1 = 0;
+  for (const k of new Set([...Object.keys(truth.demographics), ...Object.keys(hard)])) hardL1 += Math.abs((hard[k] ?? 0) - (truth.demographics[k] ?? 0));
+
   return {
     seed,
+    hardL1: hardL1 / truthTotal,
+    l1TrueAge: l1Of(oracle.age),
+    l1TrueGender: l1Of(oracle.gender),
     frames: summary.frames,
     truthUnique: truth.unique_persons,
     predUnique: summary.uniquePersons,
@@ -206,13 +274,14 @@ async function runVideo(dir: string, seed: number, choices: BenchChoices, logger
     singleGenderAcc,
     fusedGenderAcc: fusedErr.length ? fusedGenderOk / fusedErr.length : 0,
     matchedPersons: fusedErr.length,
-    wallS,
-    detectMs: (result.stats.stages.detect.totalMs + result.stats.stages.motion.totalMs) / Math.max(1, result.stats.frames),
-    detectCpuMs: (result.stats.stages.detect.cpuMs + result.stats.stages.motion.cpuMs) / Math.max(1, result.stats.frames),
-    cpuPerFrameMs: cpuMs / Math.max(1, result.stats.frames),
+    answeredPersons,
+    answeredRight,
+    persons,
+    singles,
+    attributeRuns: result.stats.attributes,
+    faces: result.stats.faces,
     fps: result.stats.fps,
-    skippedFrames: result.stats.skippedFrames,
-    regionFrames: result.stats.regionFrames,
+    wallS,
   };
 }
 
@@ -224,91 +293,21 @@ function pct(v: number): string {
   return `${(v * 100).toFixed(1)}%`;
 }
 
-/** A named detection setting: `crowdlens run` flags. */
-interface Setting {
-  readonly name: string;
-  readonly flags: Record<string, unknown>;
+/** Accuracy of answered cases, and coverage, per utkface age bin and overall. */
+function byBin(cases: readonly GenderCase[]): string[][] {
+  return [...AGE_BINS, 'all'].map((b) => {
+    const c = cases.filter((x) => b === 'all' || ageBinOf(x.trueAge) === b);
+    const ans = c.filter((x) => x.label !== 'unknown');
+    const right = ans.filter((x) => (x.label === 'male') === x.male).length;
+    const rightAll = c.filter((x) => (x.pMale >= 0.5) === x.male).length;
+    return [b, String(c.length), c.length ? pct(ans.length / c.length) : '-', ans.length ? pct(right / ans.length) : '-', c.length ? pct(rightAll / c.length) : '-'];
+  });
 }
 
-/** `--compare`: today's defaults first (the ratios' denominator), then the alternatives. */
-const COMPARE_SETTINGS: readonly Setting[] = [
-  { name: 'every-frame, tiles off (previous default)', flags: { 'infer.detectSchedule': 'every-frame', 'infer.tiles': 'off' } },
-  { name: 'every-frame, tiles 2x2', flags: { 'infer.detectSchedule': 'every-frame', 'infer.tiles': '2x2' } },
-  { name: 'gated, tiles off', flags: { 'infer.detectSchedule': 'gated', 'infer.tiles': 'off' } },
-  { name: 'adaptive, tiles off (default)', flags: { 'infer.detectSchedule': 'adaptive', 'infer.tiles': 'off' } },
-  { name: 'adaptive, tiles 2x2', flags: { 'infer.detectSchedule': 'adaptive', 'infer.tiles': '2x2' } },
-];
-
-function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
-  return `\n| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}\n\n`;
-}
-
-function median(v: readonly number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
-
-/** The per-seed table of one setting, and the targets checked on it (single-setting mode). */
-function report(results: readonly VideoResult[]): void {
-  const head = ['seed', 'frames', 'unique pred/true', 'appear.', 'demo L1', 'det recall', 'FP/frame', 'detect CPU ms/frame', 'IDsw', 'IDF1', 'MOTA', 'age MAE single', 'age MAE fused', 'gender single', 'gender fused', 'persons', 'wall s'];
-  const rows = results.map((r) => [
-    String(r.seed), String(r.frames), `${r.predUnique}/${r.truthUnique}`, String(r.appearances), r.demoL1.toFixed(2), pct(r.recall), r.fpPerFrame.toFixed(3), r.detectCpuMs.toFixed(1), String(r.idSwitches), pct(r.idf1), pct(r.mota),
-    r.singleAgeMae.toFixed(2), r.fusedAgeMae.toFixed(2), pct(r.singleGenderAcc), pct(r.fusedGenderAcc), String(r.matchedPersons), r.wallS.toFixed(1),
-  ]);
-  process.stdout.write(table(head, rows));
-  const checks: [string, boolean, string][] = [];
-  for (const r of results) {
-    const err = Math.abs(r.predUnique - r.truthUnique) / r.truthUnique;
-    checks.push([`seed ${r.seed}: unique count within 10% of truth`, err <= 0.1, `${r.predUnique} vs ${r.truthUnique} (${pct(err)} off)`]);
-  }
-  const single = mean(results.map((r) => r.singleAgeMae));
-  const fused = mean(results.map((r) => r.fusedAgeMae));
-  checks.push(['fused per-person age MAE >= 10% below single-frame', fused <= single * 0.9, `fused ${fused.toFixed(2)} vs single ${single.toFixed(2)} years (${pct(1 - fused / single)} lower)`]);
-  const genderOk = results.reduce((a, r) => a + r.fusedGenderAcc * r.matchedPersons, 0);
-  const genderN = results.reduce((a, r) => a + r.matchedPersons, 0);
-  checks.push(['fused gender accuracy >= 93%', genderN > 0 && genderOk / genderN >= 0.93, `${pct(genderN ? genderOk / genderN : 0)} of ${genderN} matched persons`]);
-  for (const [name, ok, detail] of checks) process.stdout.write(`${ok ? 'PASS' : 'FAIL'}  ${name}: ${detail}\n`);
-}
-
-/** Pooled figures of one setting over the seeds (each rep's run counts once; times are medians over reps). */
-interface Pooled {
-  recall: number;
-  fpPerFrame: number;
-  detectMs: number;
-  detectCpuMs: number;
-  cpuPerFrameMs: number;
-  mota: number;
-  idf1: number;
-  idSwitches: number;
-  fusedAgeMae: number;
-  fusedGender: number;
-  persons: number;
-  fps: number;
-  skipped: number;
-  regionFrames: number;
-  frames: number;
-}
-
-function pool(runs: readonly VideoResult[]): Pooled {
-  const persons = runs.reduce((a, r) => a + r.matchedPersons, 0);
-  return {
-    recall: mean(runs.map((r) => r.recall)),
-    fpPerFrame: mean(runs.map((r) => r.fpPerFrame)),
-    detectMs: mean(runs.map((r) => r.detectMs)),
-    detectCpuMs: mean(runs.map((r) => r.detectCpuMs)),
-    cpuPerFrameMs: mean(runs.map((r) => r.cpuPerFrameMs)),
-    mota: mean(runs.map((r) => r.mota)),
-    idf1: mean(runs.map((r) => r.idf1)),
-    idSwitches: runs.reduce((a, r) => a + r.idSwitches, 0),
-    fusedAgeMae: mean(runs.map((r) => r.fusedAgeMae)),
-    fusedGender: persons ? runs.reduce((a, r) => a + r.fusedGenderAcc * r.matchedPersons, 0) / persons : 0,
-    persons,
-    fps: mean(runs.map((r) => r.fps)),
-    skipped: runs.reduce((a, r) => a + r.skippedFrames, 0),
-    regionFrames: runs.reduce((a, r) => a + r.regionFrames, 0),
-    frames: runs.reduce((a, r) => a + r.frames, 0),
-  };
+function curve(cases: readonly GenderCase[]): string[] {
+  const pm = cases.map((c) => c.pMale);
+  const male = cases.map((c) => c.male);
+  return [1, 0.9, 0.8, 0.7, 0.6].map((cov) => (cases.length ? pct(accuracyAtCoverage(pm, male, cov)) : '-'));
 }
 
 async function main(): Promise<number> {
@@ -320,26 +319,29 @@ async function main(): Promise<number> {
       duration: { type: 'string', default: '16' },
       detector: { type: 'string' },
       tiles: { type: 'string' },
-      'detect-schedule': { type: 'string' },
       'min-score': { type: 'string' },
       'no-reid': { type: 'boolean' },
-      compare: { type: 'boolean' },
-      reps: { type: 'string', default: '1' },
+      attributes: { type: 'string', default: 'both' },
+      trust: { type: 'string', default: 'cv' },
+      'roll-min': { type: 'string' },
+      'quality-floor': { type: 'string' },
     },
   });
   const seeds = values.seeds.split(',').map(Number);
   if (seeds.some((s) => !Number.isInteger(s))) throw new Error(`--seeds: expected comma-separated integers, got ${JSON.stringify(values.seeds)}`);
-  const reps = Number(values.reps);
-  if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps: expected a positive integer, got ${JSON.stringify(values.reps)}`);
-  const base = { 'infer.detector': values.detector, 'infer.minScore': values['min-score'] };
-  const settings: readonly Setting[] = values.compare
-    ? COMPARE_SETTINGS.map((st) => ({ name: st.name, flags: { ...base, ...st.flags } }))
-    : [{ name: 'as given', flags: { ...base, 'infer.tiles': values.tiles, 'infer.detectSchedule': values['detect-schedule'] } }];
+  if (!['every', 'scheduled', 'both'].includes(values.attributes)) throw new Error(`--attributes: expected every, scheduled or both, got ${JSON.stringify(values.attributes)}`);
+  if (!['cv', 'shipped'].includes(values.trust)) throw new Error(`--trust: expected cv or shipped, got ${JSON.stringify(values.trust)}`);
+  const modes = values.attributes === 'both' ? (['every', 'scheduled'] as const) : ([values.attributes] as ('every' | 'scheduled')[]);
+  const flags = { 'infer.detector': values.detector, 'infer.tiles': values.tiles, 'infer.minScore': values['min-score'] };
   const reid = !values['no-reid'];
+  const shipped = loadTrustModel();
+  // Leave-the-video's-faces-out trust models need the records of every utkface-dev face at every size.
+  const labeled = readLabels(FACES);
+  const records = values.trust === 'cv' ? await collectTrustRecords(labeled, TRUST_SIZES, 2, (m) => process.stderr.write(`${m}\n`), DEFAULT_TRUST_CACHE) : null;
+  const faceIndex = new Map(labeled.map((f, i) => [path.basename(f.file), i]));
   const work = mkdtempSync(path.join(os.tmpdir(), 'crowdlens-bench-crowd-'));
   const logger = createLogger({ level: 'warn' });
-  // results[setting][rep] = per-seed results
-  const results: VideoResult[][][] = settings.map(() => Array.from({ length: reps }, () => []));
+  const results: Record<'every' | 'scheduled', VideoResult[]> = { every: [], scheduled: [] };
   try {
     for (const seed of seeds) {
       const dir = path.join(work, `seed-${seed}`);
@@ -347,61 +349,87 @@ async function main(): Promise<number> {
       execFileSync('python3', genArgs, { stdio: ['ignore', 'ignore', 'inherit'] });
       const shown = genArgs.map((a) => (a === dir ? `$TMP/seed-${seed}` : a.startsWith('/') ? path.relative(ROOT, a) : a));
       process.stdout.write(`seed ${seed}: python3 ${shown.join(' ')}\n`);
-      // Interleaved: every setting once per rep, so load on the shared machine hits them alike.
-      for (let rep = 0; rep < reps; rep++) {
-        for (const [i, st] of settings.entries()) {
-          const r = await runVideo(dir, seed, { flags: st.flags, reid }, logger);
-          (results[i] as VideoResult[][])[rep]?.push(r);
-          if (values.compare) process.stdout.write(`  ${st.name}: recall ${pct(r.recall)}, detect ${r.detectCpuMs.toFixed(1)} ms CPU / ${r.detectMs.toFixed(1)} ms wall per frame, ${r.fps.toFixed(1)} frames/s\n`);
-        }
+      let trust = shipped;
+      if (records !== null) {
+        const truth = JSON.parse(readFileSync(path.join(dir, 'truth.json'), 'utf8')) as { persons: { file: string }[] };
+        const held = new Set(truth.persons.map((p) => faceIndex.get(p.file) ?? -1));
+        if (held.has(-1)) throw new Error(`seed ${seed}: a truth face is not in ${FACES}/labels.csv`);
+        trust = fitStreamTrust(records, labeled.map((f) => f.stratum), (i) => !held.has(i), shipped.thresholds.faceMinGenderConfidence, seed, { fittedFor: `bench:crowd seed ${seed}, without its ${held.size} faces` });
+        process.stdout.write(`  trust refitted without the video's ${held.size} faces: person threshold ${trust.thresholds.personMinGenderConfidence}, quality floor ${trust.thresholds.qualityFloor}\n`);
       }
+      const ablation = { ...(values['roll-min'] !== undefined ? { rollMin: Number(values['roll-min']) } : {}), ...(values['quality-floor'] !== undefined ? { qualityFloor: Number(values['quality-floor']) } : {}) };
+      for (const mode of modes) results[mode].push(await runVideo(dir, seed, { flags, reid, schedule: mode === 'scheduled', trust, ...ablation }, logger));
     }
   } finally {
     if (values.keep) process.stdout.write(`videos, tracks, events and summaries kept in ${work}\n`);
     else rmSync(work, { recursive: true, force: true });
   }
 
-  if (!values.compare) {
-    const config = loadConfig({ flags: settings[0]?.flags ?? {} });
-    process.stdout.write(`\ndetector ${config.infer.detector}, tiles ${config.infer.tiles}, detect schedule ${config.infer.detectSchedule}, min score ${config.infer.minScore ?? 'default'}, re-id ${reid ? 'on' : 'off'}, sampled at ${SAMPLE_FPS} fps; matches at IoU >= ${MATCH_IOU}\n`);
-    report(results[0]?.[0] ?? []);
-    return 0;
-  }
+  const config = loadConfig({ flags });
+  process.stdout.write(`\ndetector ${config.infer.detector}, tiles ${config.infer.tiles}, min score ${config.infer.minScore ?? 'default'}, re-id ${reid ? 'on' : 'off'}, sampled at ${SAMPLE_FPS} fps; matches at IoU >= ${MATCH_IOU}; trust ${values.trust === 'cv' ? 'refitted per video without its faces' : 'shipped (fitted on utkface-dev, in-sample here)'}\n`);
+  const head = ['attributes', 'seed', 'frames', 'unique pred/true', 'appear.', 'demo L1', 'L1 hard', 'L1 true age', 'L1 true gender', 'det recall', 'FP/frame', 'IDsw', 'IDF1', 'MOTA', 'age MAE single', 'age MAE fused', 'gender single', 'gender fused', 'answered', 'gender answered', 'persons', 'age/gender runs', 'fps'];
+  const rows = modes.flatMap((mode) =>
+    results[mode].map((r) => [
+      mode, String(r.seed), String(r.frames), `${r.predUnique}/${r.truthUnique}`, String(r.appearances), r.demoL1.toFixed(2), r.hardL1.toFixed(2), r.l1TrueAge.toFixed(2), r.l1TrueGender.toFixed(2), pct(r.recall), r.fpPerFrame.toFixed(3), String(r.idSwitches), pct(r.idf1), pct(r.mota),
+      r.singleAgeMae.toFixed(2), r.fusedAgeMae.toFixed(2), pct(r.singleGenderAcc), pct(r.fusedGenderAcc), `${r.answeredPersons}/${r.matchedPersons}`, r.answeredPersons ? pct(r.answeredRight / r.answeredPersons) : '-', String(r.matchedPersons), `${r.attributeRuns}/${r.faces}`, r.fps.toFixed(1),
+    ]),
+  );
+  process.stdout.write(`\n| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}\n`);
 
-  // Per seed and setting: accuracy from the first rep (runs are deterministic but for timing), time as the median over reps.
-  const summary = settings.map((st, i) => {
-    const perSeed = seeds.map((_, k) => {
-      const runs = (results[i] as VideoResult[][]).map((rep) => rep[k] as VideoResult);
-      const first = runs[0] as VideoResult;
-      return { ...first, detectMs: median(runs.map((r) => r.detectMs)), detectCpuMs: median(runs.map((r) => r.detectCpuMs)), cpuPerFrameMs: median(runs.map((r) => r.cpuPerFrameMs)), fps: median(runs.map((r) => r.fps)) };
-    });
-    return { setting: st, perSeed, pooled: pool(perSeed) };
-  });
-  const today = summary[0] as (typeof summary)[number];
-  process.stdout.write(`\nsame ${seeds.length} clips (seeds ${seeds.join(',')}), re-id ${reid ? 'on' : 'off'}, ${SAMPLE_FPS} fps, ${reps} interleaved rep(s) per setting (times: median over reps); machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, shared\n`);
-  const perSeedRows: string[][] = [];
-  for (const s of summary) {
-    for (const [k, r] of s.perSeed.entries()) {
-      const base0 = today.perSeed[k] as VideoResult;
-      perSeedRows.push([s.setting.name, String(r.seed), pct(r.recall), r.fpPerFrame.toFixed(3), r.detectCpuMs.toFixed(1), `${(r.detectCpuMs / base0.detectCpuMs).toFixed(2)}x`, r.detectMs.toFixed(1), pct(r.mota), pct(r.idf1), String(r.idSwitches), `${r.predUnique}/${r.truthUnique}`, r.fusedAgeMae.toFixed(2), pct(r.fusedGenderAcc), r.cpuPerFrameMs.toFixed(1), r.fps.toFixed(1), `${r.skippedFrames}/${r.regionFrames}`]);
-    }
+  const main = modes.includes('scheduled') ? 'scheduled' : modes[0] as 'every' | 'scheduled';
+  const res = results[main];
+  const persons = res.flatMap((r) => r.persons);
+  const singles = res.flatMap((r) => r.singles);
+  process.stdout.write(`\ngender accuracy of the most confident share (coverage), attributes ${main}:\n`);
+  process.stdout.write(table(['', 'n', 'cov 100%', '90%', '80%', '70%', '60%'], [['single faces', String(singles.length), ...curve(singles)], ['fused persons', String(persons.length), ...curve(persons)]]) + '\n');
+  process.stdout.write(`\nper age bin (answered = share not \`unknown\`; thresholds: face ${shipped.thresholds.faceMinGenderConfidence}, person per video):\n`);
+  process.stdout.write(`fused persons\n${table(['age bin', 'n', 'answered', 'accuracy answered', 'accuracy all'], byBin(persons))}\n`);
+  process.stdout.write(`single faces\n${table(['age bin', 'n', 'answered', 'accuracy answered', 'accuracy all'], byBin(singles))}\n\n`);
+
+  const checks: [string, boolean, string][] = [];
+  for (const r of res) {
+    const err = Math.abs(r.predUnique - r.truthUnique) / r.truthUnique;
+    checks.push([`seed ${r.seed}: unique count within 10% of truth`, err <= 0.1, `${r.predUnique} vs ${r.truthUnique} (${pct(err)} off)`]);
   }
-  process.stdout.write(table(['setting', 'seed', 'det recall', 'FP/frame', 'detect CPU ms/frame', 'vs today', 'detect wall ms/frame', 'MOTA', 'IDF1', 'IDsw', 'unique', 'age MAE fused', 'gender fused', 'CPU ms/frame', 'frames/s', 'skipped/region frames'], perSeedRows));
-  const rows = summary.map((s) => {
-    const p = s.pooled;
-    return [
-      s.setting.name, pct(p.recall), p.fpPerFrame.toFixed(3), p.detectCpuMs.toFixed(1), `${(p.detectCpuMs / today.pooled.detectCpuMs).toFixed(2)}x`, `${p.detectMs.toFixed(1)} (${(p.detectMs / today.pooled.detectMs).toFixed(2)}x)`,
-      pct(p.mota), pct(p.idf1), String(p.idSwitches), p.fusedAgeMae.toFixed(2), `${pct(p.fusedGender)} of ${p.persons}`, `${p.cpuPerFrameMs.toFixed(1)} (${(p.cpuPerFrameMs / today.pooled.cpuPerFrameMs).toFixed(2)}x)`, `${p.fps.toFixed(1)} (${(p.fps / today.pooled.fps).toFixed(2)}x)`, `${p.skipped}/${p.regionFrames} of ${p.frames}`,
-    ];
-  });
-  process.stdout.write(table(['setting (mean of seeds)', 'det recall', 'FP/frame', 'detect CPU ms/frame', 'vs today', 'detect wall ms/frame (vs today)', 'MOTA', 'IDF1', 'IDsw', 'age MAE fused', 'gender fused', 'CPU ms/frame (vs today)', 'frames/s (vs today)', 'skipped/region frames'], rows));
-  for (const s of summary.slice(1)) {
-    const p = s.pooled;
-    const ratio = p.detectCpuMs / today.pooled.detectCpuMs;
-    const ok = p.recall >= 0.9 && ratio <= 1.5;
-    process.stdout.write(`${ok ? 'PASS' : 'FAIL'}  ${s.setting.name}: detection recall >= 90% at <= 1.5x today's detection time (CPU): ${pct(p.recall)} at ${ratio.toFixed(2)}x (wall ${(p.detectMs / today.pooled.detectMs).toFixed(2)}x)\n`);
+  for (const r of res) checks.push([`seed ${r.seed}: age x gender table L1 / persons <= 0.35`, r.demoL1 <= 0.35, r.demoL1.toFixed(3)]);
+  // Single-frame accuracy is over every face only when every face got age/gender (the schedule keeps a biased few).
+  const base = results.every.length > 0 ? results.every : res;
+  const single = mean(base.map((r) => r.singleAgeMae));
+  const fused = mean(base.map((r) => r.fusedAgeMae));
+  checks.push([`fused per-person age MAE >= 10% below single-frame (attributes ${base === res ? main : 'every'})`, fused <= single * 0.9, `fused ${fused.toFixed(2)} vs single ${single.toFixed(2)} years (${pct(1 - fused / single)} lower)`]);
+  const ans = res.reduce((a, r) => a + r.answeredPersons, 0);
+  const ansRight = res.reduce((a, r) => a + r.answeredRight, 0);
+  const matched = res.reduce((a, r) => a + r.matchedPersons, 0);
+  checks.push(['fused gender >= 93% on answered persons, >= 80% answered', ans > 0 && ansRight / ans >= 0.93 && ans / matched >= 0.8, `${pct(ans ? ansRight / ans : 0)} of ${ans} answered; ${ans}/${matched} = ${pct(matched ? ans / matched : 0)} answered`]);
+  if (modes.length === 2) {
+    const ev = results.every;
+    const sc = results.scheduled;
+    const runs = (rs: VideoResult[]): number => rs.reduce((a, r) => a + r.attributeRuns, 0);
+    const acc = (rs: VideoResult[]): number => rs.reduce((a, r) => a + r.fusedGenderAcc * r.matchedPersons, 0) / Math.max(1, rs.reduce((a, r) => a + r.matchedPersons, 0));
+    const maeE = mean(ev.map((r) => r.fusedAgeMae));
+    const maeS = mean(sc.map((r) => r.fusedAgeMae));
+    checks.push(['schedule: fused age MAE within +0.2 years of every-face', maeS <= maeE + 0.2, `${maeS.toFixed(2)} vs ${maeE.toFixed(2)} years`]);
+    checks.push(['schedule: fused gender (more likely gender, all persons) within -1 point of every-face', acc(sc) >= acc(ev) - 0.01, `${pct(acc(sc))} vs ${pct(acc(ev))} (one person is ${pct(1 / Math.max(1, ev.reduce((a, r) => a + r.matchedPersons, 0)))})`]);
+    const answeredAcc = (rs: VideoResult[]): string => {
+      const n = rs.reduce((a, r) => a + r.answeredPersons, 0);
+      const m = rs.reduce((a, r) => a + r.matchedPersons, 0);
+      return `${pct(n ? rs.reduce((a, r) => a + r.answeredRight, 0) / n : 0)} of ${n}/${m} answered`;
+    };
+    process.stdout.write(`answered persons: scheduled ${answeredAcc(sc)}, every face ${answeredAcc(ev)}\n`);
+    process.stdout.write(`schedule: age/gender runs ${runs(sc)} vs ${runs(ev)} (${pct(runs(sc) / Math.max(1, runs(ev)))}), median fps ${median(sc.map((r) => r.fps)).toFixed(1)} vs ${median(ev.map((r) => r.fps)).toFixed(1)} (bench:pipeline measures throughput)\n`);
   }
+  for (const [name, ok, detail] of checks) process.stdout.write(`${ok ? 'PASS' : 'FAIL'}  ${name}: ${detail}\n`);
   return 0;
+}
+
+function median(v: readonly number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
 main().then(

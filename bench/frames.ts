@@ -23,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/shared/config.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { iou } from '../src/shared/geometry.ts';
-import type { BoxXyxy, Face, Frame, FrameEncoding } from '../src/shared/messages.ts';
+import { hasAttributes, type BoxXyxy, type Face, type Frame, type FrameEncoding } from '../src/shared/messages.ts';
 import { openSource } from '../src/ingest/index.ts';
 import { createAnalyzer } from '../src/pipeline/stages.ts';
 import type { AnalyzeTiming } from '../src/pipeline/standalone.ts';
@@ -222,7 +222,8 @@ function scoreAgainstRaw(acc: Accuracy, raw: readonly Face[], faces: readonly Fa
     const r = raw[a] as Face;
     const e = faces[b] as Face;
     acc.ious.push(iou(r.box, e.box));
-    acc.ageDelta.push(Math.abs(r.ageYears - e.ageYears));
+    // Every face gets attributes here (no wantAttributes hint); the guard only narrows the type.
+    if (hasAttributes(r) && hasAttributes(e)) acc.ageDelta.push(Math.abs(r.ageYears - e.ageYears));
     if (r.gender !== e.gender) acc.flips++;
     if (r.descriptor && e.descriptor) acc.cos.push(cosineSimilarity(r.descriptor, e.descriptor));
   }
@@ -246,7 +247,7 @@ function scoreAgainstTruth(acc: Accuracy, clip: Clip, perFrame: readonly (readon
       const person = truth.persons.get(t.ids[a] as number);
       const face = faces[b] as Face;
       acc.truthHit++;
-      if (person) {
+      if (person && hasAttributes(face)) {
         acc.truthAgeErr.push(Math.abs(person.age - face.ageYears));
         if (person.gender === face.gender) acc.truthGenderOk++;
       }

@@ -1,20 +1,17 @@
 /**
- * `npm run bench:pipeline [-- --reps 3] [--keep] [--duration 20] [--empty 20]`: throughput of
- * `crowdlens run --no-realtime` on a 720p crowd clip at 5 fps, with today's defaults (detect schedule
- * `every-frame`) and the shipped defaults interleaved in the same run, against ffmpeg decoding the same
- * clip alone (same fps + scale filter, rawvideo to null); time per stage; faces and the faces given a
- * re-id descriptor; peak RSS of this process and of ffmpeg. Then the clip followed by `--empty` seconds
- * of the same kind of background with nobody in it: this process's CPU time per frame on the busy part
- * against the empty stretch (the motion gate's target), for both settings.
+ * `npm run bench:pipeline [-- --reps 3] [--keep] [--attributes every|scheduled|both]`: throughput of `crowdlens run --no-realtime` on a
+ * 720p clip at 5 fps against ffmpeg decoding the same clip alone (same fps + scale filter, rawvideo to
+ * null), back-to-back in the same run; time per stage; faces and the faces given a re-id descriptor;
+ * peak RSS of this process and of ffmpeg.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/shared/config.ts';
 import { createLogger } from '../src/shared/logger.ts';
-import { runPipeline, type PipelineProgress, type PipelineResult } from '../src/pipeline/standalone.ts';
+import { runPipeline, type PipelineResult } from '../src/pipeline/standalone.ts';
 import { createStages } from '../src/pipeline/stages.ts';
 import { STAGES } from '../src/pipeline/stats.ts';
 
@@ -85,141 +82,81 @@ async function ffmpegAlone(clip: string, rss: ChildRssSampler): Promise<{ fps: n
   return { fps: frames / wallS, frames, wallS };
 }
 
-/** A detection setting of the comparison: config flags on top of the defaults. */
-interface Setting {
-  readonly name: string;
-  readonly flags: Record<string, unknown>;
-}
+/** `every`: age/gender for every face (the attribute schedule off, as before it existed); `scheduled`: the tracker's schedule (default). */
+type AttributeMode = 'every' | 'scheduled';
 
-const SETTINGS: readonly Setting[] = [
-  { name: 'today (every-frame)', flags: { 'infer.detectSchedule': 'every-frame' } },
-  { name: 'default (adaptive)', flags: {} },
-];
-
-/** CPU time of this process (all threads: onnxruntime runs off the main thread), ms. */
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
-
-interface FrameCost {
-  readonly capturedAtMs: number;
-  readonly cpuMs: number;
-}
-
-async function pipelineOnce(clip: string, rss: ChildRssSampler, flags: Record<string, unknown>, costs?: FrameCost[]): Promise<PipelineResult> {
+async function pipelineOnce(clip: string, rss: ChildRssSampler, mode: AttributeMode = 'scheduled'): Promise<PipelineResult> {
   const logger = createLogger({ level: 'warn' });
-  const config = loadConfig({ flags: { ...flags, 'ingest.fps': FPS, 'ingest.maxWidth': MAX_WIDTH } });
+  const config = loadConfig({ flags: { 'ingest.fps': FPS, 'ingest.maxWidth': MAX_WIDTH } });
   rss.start();
-  let last = cpuMs();
-  const onFrame = costs
-    ? (p: PipelineProgress): void => {
-        const c = cpuMs();
-        costs.push({ capturedAtMs: p.capturedAtMs, cpuMs: c - last });
-        last = c;
-      }
-    : undefined;
   try {
-    return await runPipeline({ ...(onFrame ? { onFrame } : {}) }, { logger, stages: () => createStages({ source: clip, sourceId: 'bench', realtime: false, config }, { logger }) });
+    return await runPipeline({}, { logger, stages: () => createStages({ source: clip, sourceId: 'bench', realtime: false, config, ...(mode === 'every' ? { tracker: { attributes: false } } : {}) }, { logger }) });
   } finally {
     rss.stop();
   }
 }
 
-/** ffmpeg's own CPU time (-benchmark utime + stime) decoding `clip` with the ingest filter, ms per output frame. */
-function ffmpegCpuPerFrame(clip: string, frames: number): number {
-  const vf = `fps=${FPS},scale=w='trunc(min(iw\\,${MAX_WIDTH})/2)*2':h=-2:flags=bilinear`;
-  const run = spawnSync('ffmpeg', ['-hide_banner', '-nostats', '-nostdin', '-benchmark', '-i', clip, '-map', '0:v:0', '-an', '-vf', vf, '-pix_fmt', 'rgb24', '-f', 'null', '-'], { encoding: 'utf8' });
-  const m = /utime=([\d.]+)s stime=([\d.]+)s/.exec(run.stderr ?? '');
-  if (run.status !== 0 || !m) throw new Error(`ffmpeg -benchmark failed (exit ${run.status}): ${(run.stderr ?? '').slice(-300)}`);
-  return ((Number(m[1]) + Number(m[2])) * 1000) / frames;
-}
-
-function mean(v: readonly number[]): number {
-  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
-}
-
-/** Empty background like make-crowd-video.py's (gradient + temporal noise), `seconds` long, 15 fps, then `busy` + it as one clip. */
-function withEmptyStretch(busy: string, work: string, seconds: number): string {
-  const empty = path.join(work, 'empty.mp4');
-  const bg = 'gradients=s=1280x720:r=15:c0=0x3a4a5a:c1=0x8a9aa0:speed=0.002:seed=7,format=yuv420p,noise=c0s=5:c0f=t';
-  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', bg, '-t', String(seconds), '-r', '15', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-pix_fmt', 'yuv420p', empty]);
-  const out = path.join(work, 'busy-then-empty.mp4');
-  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-i', busy, '-i', empty, '-filter_complex', '[0:v][1:v]concat=n=2:v=1:a=0[v]', '-map', '[v]', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-pix_fmt', 'yuv420p', out]);
-  return out;
-}
-
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, keep: { type: 'boolean' }, duration: { type: 'string', default: '20' }, empty: { type: 'string', default: '20' } } });
+  const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, keep: { type: 'boolean' }, duration: { type: 'string', default: '20' }, attributes: { type: 'string', default: 'both' } } });
+  if (!['every', 'scheduled', 'both'].includes(values.attributes)) throw new Error(`--attributes: expected every, scheduled or both, got ${JSON.stringify(values.attributes)}`);
   const reps = Number(values.reps);
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps: expected a positive integer, got ${JSON.stringify(values.reps)}`);
-  const busyS = Number(values.duration);
-  const emptyS = Number(values.empty);
-  if (!(busyS >= 4) || !(emptyS >= 4)) throw new Error(`--duration and --empty: expected seconds >= 4, got ${values.duration} and ${values.empty}`);
   const work = mkdtempSync(path.join(os.tmpdir(), 'crowdlens-bench-pipeline-'));
   try {
     const genArgs = [TOOL, '--faces', FACES, '--out', work, '--seed', '7', '--people', '10', '--duration', values.duration, '--size', '1280x720'];
     execFileSync('python3', genArgs, { stdio: ['ignore', 'ignore', 'inherit'] });
     const clip = path.join(work, 'video.mp4');
     process.stdout.write(`clip: make-crowd-video.py --seed 7 --people 10 --duration ${values.duration} --size 1280x720 (15 fps source), sampled at ${FPS} fps\n`);
-    process.stdout.write(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, shared with other work\n\n`);
+    process.stdout.write(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}\n\n`);
 
     // Warm-up: load the models once so start-up is not in the first repetition.
-    await pipelineOnce(clip, new ChildRssSampler(), {});
-    const runs: PipelineResult[][] = SETTINGS.map(() => []);
+    await pipelineOnce(clip, new ChildRssSampler());
+    const runs: PipelineResult[] = [];
+    const baseline: PipelineResult[] = [];
     const decodes: { fps: number; frames: number }[] = [];
     const pipeRss = new ChildRssSampler();
     const decodeRss = new ChildRssSampler();
+    const main: AttributeMode = values.attributes === 'every' ? 'every' : 'scheduled';
     for (let i = 0; i < reps; i++) {
       decodes.push(await ffmpegAlone(clip, decodeRss));
-      for (const [k, st] of SETTINGS.entries()) runs[k]?.push(await pipelineOnce(clip, pipeRss, st.flags));
+      // Back to back in each rep: every face with age/gender (before the schedule), then the default.
+      if (values.attributes === 'both') baseline.push(await pipelineOnce(clip, new ChildRssSampler(), 'every'));
+      runs.push(await pipelineOnce(clip, pipeRss, main));
     }
+    const pipeFps = median(runs.map((r) => r.stats.fps));
     const decFps = median(decodes.map((d) => d.fps));
-    process.stdout.write('| rep | ffmpeg alone fps | setting | frames | frames/s | faces | descriptors | skipped | region frames |\n|---|---|---|---|---|---|---|---|---|\n');
+    process.stdout.write('| rep | ffmpeg alone frames | ffmpeg alone fps | pipeline frames | pipeline fps | faces | age/gender | descriptors |\n|---|---|---|---|---|---|---|---|\n');
     for (let i = 0; i < reps; i++) {
       const d = decodes[i] as { fps: number; frames: number };
-      for (const [k, st] of SETTINGS.entries()) {
-        const r = runs[k]?.[i] as PipelineResult;
-        process.stdout.write(`| ${i + 1} | ${d.fps.toFixed(1)} | ${st.name} | ${r.stats.frames} | ${r.stats.fps.toFixed(2)} | ${r.stats.faces} | ${r.stats.descriptors} | ${r.stats.skippedFrames} | ${r.stats.regionFrames} |\n`);
-      }
+      const r = runs[i] as PipelineResult;
+      process.stdout.write(`| ${i + 1} | ${d.frames.toFixed(0)} | ${d.fps.toFixed(1)} | ${r.stats.frames} | ${r.stats.fps.toFixed(2)} | ${r.stats.faces} | ${r.stats.attributes} | ${r.stats.descriptors} |\n`);
     }
-    const fpsOf = (k: number): number => median((runs[k] ?? []).map((r) => r.stats.fps));
-    process.stdout.write(`\nmedian frames/s: ${SETTINGS.map((st, k) => `${st.name} ${fpsOf(k).toFixed(2)}`).join(', ')}; ffmpeg alone ${decFps.toFixed(1)}\n`);
-    process.stdout.write(`ratio default/today: ${(fpsOf(1) / fpsOf(0)).toFixed(2)}x frames/s; pipeline/ffmpeg ${(fpsOf(1) / decFps).toFixed(3)} (today ${(fpsOf(0) / decFps).toFixed(3)})\n\n`);
+    process.stdout.write(`\nmedian: pipeline ${pipeFps.toFixed(2)} frames/s, ffmpeg alone ${decFps.toFixed(1)} frames/s, ratio pipeline/ffmpeg ${(pipeFps / decFps).toFixed(3)}\n\n`);
 
-    // Stage times per frame, median over reps: wall ms / CPU ms of this process (decode is a wait: ffmpeg runs apart).
-    process.stdout.write(`| stage (ms/frame, wall / CPU) | ${SETTINGS.map((st) => st.name).join(' | ')} |\n|---|${SETTINGS.map(() => '---').join('|')}|\n`);
-    const perFrame = (k: number, f: (r: PipelineResult) => number): number => median((runs[k] ?? []).map((r) => f(r) / Math.max(1, r.stats.frames)));
-    const both = (k: number, pick: (r: PipelineResult) => { totalMs: number; cpuMs: number }): string => `${perFrame(k, (r) => pick(r).totalMs).toFixed(1)} / ${perFrame(k, (r) => pick(r).cpuMs).toFixed(1)}`;
-    for (const s of STAGES) process.stdout.write(`| ${s} | ${SETTINGS.map((_, k) => both(k, (r) => r.stats.stages[s])).join(' | ')} |\n`);
-    const detection = (r: PipelineResult): { totalMs: number; cpuMs: number } => ({ totalMs: r.stats.stages.motion.totalMs + r.stats.stages.detect.totalMs, cpuMs: r.stats.stages.motion.cpuMs + r.stats.stages.detect.cpuMs });
-    process.stdout.write(`| detection (motion + detect) | ${SETTINGS.map((_, k) => both(k, detection)).join(' | ')} |\n`);
-    process.stdout.write(`| (wall) | ${SETTINGS.map((_, k) => perFrame(k, (r) => r.stats.wallMs).toFixed(1)).join(' | ')} |\n\n`);
-    const det = (k: number): number => perFrame(k, (r) => detection(r).cpuMs);
-    process.stdout.write(`detection CPU per frame, default/today: ${(det(1) / det(0)).toFixed(2)}x\n\n`);
+    process.stdout.write('| stage | mean ms/frame (median of reps) | share of wall |\n|---|---|---|\n');
+    const wall = median(runs.map((r) => r.stats.wallMs / Math.max(1, r.stats.frames)));
+    for (const s of STAGES) {
+      const ms = median(runs.map((r) => r.stats.stages[s].totalMs / Math.max(1, r.stats.frames)));
+      process.stdout.write(`| ${s} | ${ms.toFixed(1)} | ${((ms / wall) * 100).toFixed(1)}% |\n`);
+    }
+    process.stdout.write(`| (wall) | ${wall.toFixed(1)} | 100% |\n\n`);
+    if (baseline.length > 0) {
+      process.stdout.write('attribute schedule (analysed frames/s, same clip, back to back per rep):\n| rep | every face fps | scheduled fps | ratio | age/gender faces every / scheduled | age/gender ms/frame every / scheduled | descriptor ms/frame every / scheduled |\n|---|---|---|---|---|---|---|\n');
+      const perFrame = (r: PipelineResult, st: 'ageGender' | 'descriptor'): number => r.stats.stages[st].totalMs / Math.max(1, r.stats.frames);
+      const ratios: number[] = [];
+      for (let i = 0; i < reps; i++) {
+        const b = baseline[i] as PipelineResult;
+        const r = runs[i] as PipelineResult;
+        ratios.push(r.stats.fps / b.stats.fps);
+        process.stdout.write(`| ${i + 1} | ${b.stats.fps.toFixed(2)} | ${r.stats.fps.toFixed(2)} | ${(r.stats.fps / b.stats.fps).toFixed(2)} | ${b.stats.attributes} / ${r.stats.attributes} | ${perFrame(b, 'ageGender').toFixed(1)} / ${perFrame(r, 'ageGender').toFixed(1)} | ${perFrame(b, 'descriptor').toFixed(1)} / ${perFrame(r, 'descriptor').toFixed(1)} |\n`);
+      }
+      process.stdout.write(`median ratio scheduled / every face: ${median(ratios).toFixed(2)}x (median fps ${pipeFps.toFixed(2)} vs ${median(baseline.map((b) => b.stats.fps)).toFixed(2)})\n\n`);
+    }
     const maxRssMb = process.resourceUsage().maxRSS / 1024;
     process.stdout.write(`peak RSS: node (pipeline, models) ${maxRssMb.toFixed(0)} MiB; ffmpeg under the pipeline ${(pipeRss.peakKb / 1024).toFixed(0)} MiB; ffmpeg alone ${(decodeRss.peakKb / 1024).toFixed(0)} MiB\n`);
-    process.stdout.write(`dropped frames (should be 0 with --no-realtime): ${runs.flat().map((r) => r.stats.droppedFrames).join(', ')}\n\n`);
-
-    // The same clip, then an empty stretch: CPU per frame with people in view against nobody.
-    const gapClip = withEmptyStretch(clip, work, emptyS);
-    process.stdout.write(`empty stretch: the clip above, then ${emptyS} s of its kind of background (gradient + sensor noise, nobody in it), one run per setting\n`);
-    process.stdout.write('| setting | busy CPU ms/frame (mean) | empty CPU ms/frame (mean) | empty/busy | frames skipped in the empty stretch |\n|---|---|---|---|---|\n');
-    let checked: { ratio: number } | null = null;
-    for (const [k, st] of SETTINGS.entries()) {
-      const costs: FrameCost[] = [];
-      const r = await pipelineOnce(gapClip, new ChildRssSampler(), st.flags, costs);
-      // 2 s margins: the first frames carry start-up, and tracks outlive the last face by up to a second.
-      const busy = costs.filter((c) => c.capturedAtMs >= 2000 && c.capturedAtMs < busyS * 1000 - 2000).map((c) => c.cpuMs);
-      const empty = costs.filter((c) => c.capturedAtMs >= busyS * 1000 + 2000).map((c) => c.cpuMs);
-      const ratio = mean(empty) / mean(busy);
-      if (k === SETTINGS.length - 1) checked = { ratio };
-      process.stdout.write(`| ${st.name} | ${mean(busy).toFixed(2)} | ${mean(empty).toFixed(2)} | ${(ratio * 100).toFixed(1)}% | ${r.stats.skippedFrames} of ${empty.length + Math.round(2 * FPS)} |\n`);
-    }
-    process.stdout.write(`\n(ffmpeg decodes every frame either way, in its own process: ${ffmpegCpuPerFrame(clip, busyS * FPS).toFixed(1)} ms CPU per sampled frame on this clip)\n`);
-    if (checked) process.stdout.write(`${checked.ratio <= 0.1 ? 'PASS' : 'FAIL'}  empty stretch costs <= 10% of a busy frame (default setting, this process's CPU): ${(checked.ratio * 100).toFixed(1)}%\n`);
+    process.stdout.write(`dropped frames (should be 0 with --no-realtime): ${runs.map((r) => r.stats.droppedFrames).join(', ')}\n`);
   } finally {
-    if (values.keep) process.stdout.write(`clips kept in ${work}\n`);
+    if (values.keep) process.stdout.write(`clip kept in ${work}\n`);
     else rmSync(work, { recursive: true, force: true });
   }
   return 0;

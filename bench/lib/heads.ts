@@ -234,7 +234,7 @@ export function scored(faces: readonly LabeledFace[], age: readonly number[], ma
  * fused and the streams' age_gender, flip); raw = the given shipped head (in-sample when it was fitted on
  * these faces), CV = out-of-fold heads (nested lambda). Returns the text and the CV verdicts.
  */
-export function shippedReport(records: readonly HeadRecord[], head: GenderHead | null, k: number, seed: number, log: (msg: string) => void, grid: readonly number[] = LAMBDA_GRID): { text: string; passed: boolean; cvByMode: Record<string, ErrorTable> } {
+export function shippedReport(records: readonly HeadRecord[], head: GenderHead | null, k: number, seed: number, log: (msg: string) => void, grid: readonly number[] = LAMBDA_GRID, faceMinGenderConfidence?: number): { text: string; passed: boolean; cvByMode: Record<string, ErrorTable> } {
   const strata = records.map((r) => r.face.stratum);
   const folds = stratifiedKFold(strata, k, seed);
   const rows = headRows(records);
@@ -242,10 +242,14 @@ export function shippedReport(records: readonly HeadRecord[], head: GenderHead |
   // rows are [assume, detect?] per face in order.
   const cvAssume: boolean[] = [];
   const cvDetect: boolean[] = [];
+  const pmDetect: number[] = [];
   let ri = 0;
   for (const r of records) {
     cvAssume.push((pm[ri++] as number) >= 0.5);
-    if (r.detect) cvDetect.push((pm[ri++] as number) >= 0.5);
+    if (r.detect) {
+      pmDetect.push(pm[ri] as number);
+      cvDetect.push((pm[ri++] as number) >= 0.5);
+    }
   }
   const faces = records.map((r) => r.face);
   const det = records.filter((r) => r.detect);
@@ -281,5 +285,55 @@ export function shippedReport(records: readonly HeadRecord[], head: GenderHead |
   const vd = verdict('detect', t.detectCv).replace('detect:', 'detect (fused flip, CV head; analyze default):');
   const vs = verdict('detect', t.detectFa).replace('detect:', 'detect (age_gender flip; streams default):');
   out.push('\n### targets (CV numbers; nothing is fitted in the age_gender rows, so raw = CV there)', va, vaf, vd, vs);
+  out.push(abstentionReport(det, pmDetect, det.map((_, i) => folds[records.indexOf(det[i] as HeadRecord)] as number), faceMinGenderConfidence));
   return { text: out.join('\n'), passed: !va.includes('FAIL') && !vd.includes('FAIL'), cvByMode: { 'assume-face': t.assumeCv, 'assume-face:age_gender': t.assumeFa, detect: t.detectCv, 'detect:age_gender': t.detectFa } };
+}
+
+/** Single-face coverage the photo threshold answers (the issue's operating point; fit:trust picks its shipped value the same way). */
+export const FACE_COVERAGE = 0.9;
+
+/** The confidence answering `coverage` of the given P(male) values. */
+function coverageThreshold(pm: readonly number[], coverage: number): number {
+  const conf = pm.map((p) => Math.max(p, 1 - p)).sort((a, b) => b - a);
+  return conf[Math.min(conf.length - 1, Math.max(0, Math.ceil(coverage * conf.length) - 1))] ?? 0.5;
+}
+
+/**
+ * Accuracy against coverage for single faces (detect-then-crop, fused head, CV P(male)): the most
+ * confident share of faces, then per age bin at a threshold chosen on the other folds to answer
+ * {@link FACE_COVERAGE} of faces (so the threshold never sees the faces it is scored on), and at the
+ * shipped threshold (src/infer/heads/trust.json) when given.
+ */
+export function abstentionReport(det: readonly HeadRecord[], pm: readonly number[], folds: readonly number[], shipped?: number): string {
+  const out: string[] = ['\n### single faces: gender accuracy against coverage (detect-then-crop, fused head, CV)'];
+  const order = pm.map((p, i) => ({ c: Math.max(p, 1 - p), ok: (p >= 0.5) === (det[i] as HeadRecord).face.male })).sort((a, b) => b.c - a.c);
+  const at = (cov: number): string => {
+    const n = Math.max(1, Math.round(cov * order.length));
+    return pct(order.slice(0, n).filter((o) => o.ok).length / n);
+  };
+  out.push(table(['coverage', '100%', '95%', '90%', '85%', '80%', '70%'], [['accuracy of the most confident', ...[1, 0.95, 0.9, 0.85, 0.8, 0.7].map(at)]]));
+  const k = Math.max(...folds) + 1;
+  const answered = new Array<boolean>(pm.length).fill(false);
+  for (let f = 0; f < k; f++) {
+    const t = coverageThreshold(pm.filter((_, i) => folds[i] !== f), FACE_COVERAGE);
+    pm.forEach((p, i) => {
+      if (folds[i] === f) answered[i] = Math.max(p, 1 - p) >= t;
+    });
+  }
+  const rowsFor = (ans: (i: number) => boolean): string[][] =>
+    [...AGE_BINS, 'all'].map((b) => {
+      const idx = det.map((r, i) => (b === 'all' || r.face.stratum.startsWith(`${b}|`) ? i : -1)).filter((i) => i >= 0);
+      const a = idx.filter(ans);
+      const right = a.filter((i) => ((pm[i] as number) >= 0.5) === (det[i] as HeadRecord).face.male).length;
+      return [b, String(idx.length), pct(a.length / Math.max(1, idx.length)), pct(a.length ? right / a.length : NaN)];
+    });
+  out.push(`\nper age bin, threshold chosen on the other folds for ${pct(FACE_COVERAGE)} coverage:`, table(['age bin', 'n', 'answered', 'accuracy answered'], rowsFor((i) => answered[i] as boolean)));
+  const all = rowsFor((i) => answered[i] as boolean).at(-1) as string[];
+  const cov = Number.parseFloat(all[2] as string) / 100;
+  const acc = Number.parseFloat(all[3] as string) / 100;
+  out.push(`target: single-face gender >= 97.5% on answered faces at >= 90% coverage: ${pct(acc)} at ${pct(cov)} ${acc >= 0.975 && cov >= 0.9 ? 'PASS' : 'FAIL'}`);
+  if (shipped !== undefined) {
+    out.push(`\nper age bin at the shipped threshold ${shipped} (fitted by fit:trust on all of utkface-dev):`, table(['age bin', 'n', 'answered', 'accuracy answered'], rowsFor((i) => Math.max(pm[i] as number, 1 - (pm[i] as number)) >= shipped)));
+  }
+  return out.join('\n');
 }

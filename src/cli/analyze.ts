@@ -8,11 +8,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
-import type { Face } from '../shared/messages.ts';
+import type { Face, GenderLabel } from '../shared/messages.ts';
 import { AGE_GENDER_NAMES, DETECTOR_NAMES, createFaceAnalyzer, parseTiles, type AgeGenderName, type DetectorName } from '../infer/analyzer.ts';
 import { writeAnnotatedImage } from '../infer/annotate.ts';
 import { IMAGE_EXTENSIONS, loadImage } from '../infer/decode.ts';
 import type { RgbImage } from '../infer/types.ts';
+import { loadTrustModel } from '../infer/trust.ts';
 
 /**
  * Age/gender model for photos, by mode, from nested 5-fold CV on utkface-dev (`npm run fit:heads`,
@@ -33,7 +34,9 @@ ${IMAGE_EXTENSIONS.join(' ')}, in sorted order).
 
 Options:
   --json              one JSON line per image: {"file","width","height","faces":[{"box":[x1,y1,x2,y2],
-                      "score","ageYears","gender","genderScore"}]}, or {"file","error"} for an unreadable file
+                      "score","quality","ageYears","gender","genderScore","maleProbability","genderLabel"}]},
+                      or {"file","error"} for an unreadable file; genderLabel is "unknown" when the
+                      calibrated confidence is below the measured threshold (src/infer/heads/trust.json)
   --annotate DIR      write each image with boxes and labels to DIR (same name, same subfolders)
   --assume-face       treat each image as one face crop (no detection; scores age/gender alone)
   --detector NAME     ${DETECTOR_NAMES.join(' | ')} (env CROWDLENS_DETECTOR)
@@ -97,22 +100,39 @@ const round = (x: number, digits: number): number => {
   return Math.round(x * f) / f;
 };
 
+/**
+ * The gender a single face is reported with: its model's, or `unknown` when its calibrated
+ * confidence max(P(male), 1 - P(male)) is below `minConfidence` (faces without a calibrated P keep theirs).
+ */
+export function faceGenderLabel(face: Face, minConfidence: number): GenderLabel | undefined {
+  if (face.gender === undefined) return undefined;
+  const pm = face.maleProbability;
+  if (pm === undefined) return face.gender;
+  return Math.max(pm, 1 - pm) >= minConfidence ? face.gender : 'unknown';
+}
+
 /** The JSON form of one face: box to 0.1 px, scores to 4 digits, age to 0.1 year. */
-export function faceJson(face: Face): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    box: face.box.map((v) => round(v, 1)),
-    score: round(face.score, 4),
-    ageYears: round(face.ageYears, 1),
-    gender: face.gender,
-    genderScore: round(face.genderScore, 4),
-  };
+export function faceJson(face: Face, minConfidence: number): Record<string, unknown> {
+  const out: Record<string, unknown> = { box: face.box.map((v) => round(v, 1)), score: round(face.score, 4) };
+  if (face.quality) out['quality'] = round(face.quality.score, 4);
+  if (face.ageYears !== undefined) {
+    out['ageYears'] = round(face.ageYears, 1);
+    out['gender'] = face.gender;
+    out['genderScore'] = round(face.genderScore, 4);
+    if (face.maleProbability !== undefined) out['maleProbability'] = round(face.maleProbability, 4);
+    out['genderLabel'] = faceGenderLabel(face, minConfidence);
+  }
   if (face.descriptor) out['descriptorDims'] = face.descriptor.length;
   return out;
 }
 
-function faceText(face: Face): string {
+function faceText(face: Face, minConfidence: number): string {
   const b = face.box.map((v) => Math.round(v)).join(',');
-  return `${face.gender === 'female' ? 'F' : 'M'} ${Math.round(face.ageYears)} (gender ${face.genderScore.toFixed(2)}, face ${face.score.toFixed(2)}) [${b}]`;
+  if (face.ageYears === undefined) return `face ${face.score.toFixed(2)} [${b}]`;
+  const label = faceGenderLabel(face, minConfidence);
+  const letter = label === 'female' ? 'F' : label === 'male' ? 'M' : '?';
+  const pm = face.maleProbability !== undefined ? `, P(male) ${face.maleProbability.toFixed(2)}` : '';
+  return `${letter} ${Math.round(face.ageYears)} (gender ${face.genderScore.toFixed(2)}${pm}, face ${face.score.toFixed(2)}) [${b}]`;
 }
 
 /** Prints progress at most once a second, only for runs of >= 20 files. */
@@ -215,6 +235,7 @@ export async function main(argv: string[]): Promise<number> {
     tta,
   });
 
+  const minConfidence = loadTrustModel().thresholds.faceMinGenderConfidence;
   const { items, skipped } = await collectInputs(positionals);
   const annotateDir = values.annotate;
   const json = values.json ?? false;
@@ -250,10 +271,10 @@ export async function main(argv: string[]): Promise<number> {
       if (annotateDir !== undefined) {
         const out = path.join(annotateDir, item.rel);
         if (path.resolve(out) === path.resolve(item.file)) throw new Error(`--annotate would overwrite the input ${item.file}; choose another DIR`);
-        await writeAnnotatedImage(image, faces, out);
+        await writeAnnotatedImage(image, faces.map((f) => ({ box: f.box, score: f.score, ageYears: f.ageYears, gender: faceGenderLabel(f, minConfidence) })), out);
       }
-      if (json) process.stdout.write(`${JSON.stringify({ file: item.file, width: image.width, height: image.height, faces: faces.map(faceJson) })}\n`);
-      else process.stdout.write(`${item.file} ${image.width}x${image.height}: ${faces.length} face${faces.length === 1 ? '' : 's'} (${Math.round(ms)} ms)${faces.map((f) => `\n  ${faceText(f)}`).join('')}\n`);
+      if (json) process.stdout.write(`${JSON.stringify({ file: item.file, width: image.width, height: image.height, faces: faces.map((f) => faceJson(f, minConfidence)) })}\n`);
+      else process.stdout.write(`${item.file} ${image.width}x${image.height}: ${faces.length} face${faces.length === 1 ? '' : 's'} (${Math.round(ms)} ms)${faces.map((f) => `\n  ${faceText(f, minConfidence)}`).join('')}\n`);
     } catch (err) {
       failed++;
       const message = (err as Error).message;

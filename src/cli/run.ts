@@ -33,7 +33,8 @@ Runs ingest -> face detection + age/gender -> tracking on one source until it en
   --events FILE           write TrackEvents as JSON lines
   --tracks FILE           write confirmed tracks as MOT lines: frame,id,x,y,w,h,score,-1,-1,-1
                           (frame is 1-based at the sampled rate; id is the person id)
-  --summary FILE          write {frames, uniquePersons, demographics, persons} at the end
+  --summary FILE          write {frames, uniquePersons, demographics (soft counts), demographicsInterval,
+                          withoutEstimate, byGenderLabel, persons} at the end
   --max-frames N          stop after N processed frames
   --first-frame-timeout S fail when no frame arrived after S seconds (default 30; 0 = wait for ever)
   --progress              print a progress line to stderr each second (default when stderr is a terminal)

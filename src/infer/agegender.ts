@@ -6,7 +6,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { BoxXyxy, FaceAttributes } from '../shared/messages.ts';
-import { mirrorInto, squarePlacement, squareResize, validateRgb, type PixelRect } from './faceapi-image.ts';
+import { mirrorInto, rotatedSquareResize, squarePlacement, squareResize, validateRgb, type PixelRect } from './faceapi-image.ts';
 import { loadModel, type LoadedModel } from './models.ts';
 import type { SessionOptions } from './session.ts';
 import type { AgeGenderEstimator, RgbImage } from './types.ts';
@@ -126,9 +126,9 @@ export class FaceApiAgeGender implements AgeGenderEstimator {
     return one;
   }
 
-  /** Age and gender for several faces of one frame, batched into as few runs as `maxBatch` allows. */
-  async estimateMany(image: RgbImage, boxes: readonly BoxXyxy[]): Promise<FaceAttributes[]> {
-    const raw = await this.estimateRaw(image, boxes);
+  /** Age and gender for several faces of one frame, batched into as few runs as `maxBatch` allows; `rollDeg` as in {@link estimateRaw}. */
+  async estimateMany(image: RgbImage, boxes: readonly BoxXyxy[], rollDeg?: readonly number[]): Promise<FaceAttributes[]> {
+    const raw = await this.estimateRaw(image, boxes, rollDeg);
     return raw.map(({ ageYears, maleProbability }) => {
       const male = maleProbability > 0.5;
       return { ageYears: Math.max(0, ageYears), gender: male ? 'male' : 'female', genderScore: male ? maleProbability : 1 - maleProbability };
@@ -154,10 +154,19 @@ export class FaceApiAgeGender implements AgeGenderEstimator {
     return out;
   }
 
-  /** Raw outputs per box (unclamped age; mean over the TTA crops), for callers that aggregate probabilities themselves. */
-  async estimateRaw(image: RgbImage, boxes: readonly BoxXyxy[]): Promise<AgeGenderRaw[]> {
+  /**
+   * Raw outputs per box (unclamped age; mean over the TTA crops), for callers that aggregate probabilities themselves.
+   * `rollDeg[i]`, when given and non-zero, rotates box i's crop by that eye-line roll (degrees) so the face comes out
+   * upright (see {@link rotatedSquareResize}); the crop's square then has the side of face-api's padded square.
+   */
+  async estimateRaw(image: RgbImage, boxes: readonly BoxXyxy[], rollDeg?: readonly number[]): Promise<AgeGenderRaw[]> {
     validateRgb(image, 'FaceApiAgeGender');
     const perBox = boxes.map((b) => this.cropRects(image, b));
+    const rollOf = new Map<PixelRect, number>();
+    perBox.forEach((rects, i) => {
+      const r = rollDeg?.[i];
+      if (r !== undefined && r !== 0 && Number.isFinite(r)) for (const rect of rects) rollOf.set(rect, r);
+    });
     const per = this.cropsPerFace;
     const mirror = this.flip ? 2 : 1;
     const facesPerRun = Math.max(1, Math.floor(this.maxBatch / per));
@@ -175,7 +184,9 @@ export class FaceApiAgeGender implements AgeGenderEstimator {
         for (const rects of chunk) {
           for (const r of rects) {
             const slot = buf.subarray(k * SLOT, (k + 1) * SLOT);
-            squareResize(image, r, squarePlacement(r.width, r.height, true), AGE_GENDER_INPUT_SIZE, slot);
+            const roll = rollOf.get(r);
+            if (roll !== undefined) rotatedSquareResize(image, r.x + r.width / 2, r.y + r.height / 2, Math.max(r.width, r.height), (roll * Math.PI) / 180, AGE_GENDER_INPUT_SIZE, slot);
+            else squareResize(image, r, squarePlacement(r.width, r.height, true), AGE_GENDER_INPUT_SIZE, slot);
             if (this.flip) mirrorInto(slot, buf.subarray((k + 1) * SLOT, (k + 2) * SLOT), AGE_GENDER_INPUT_SIZE);
             k += mirror;
           }

@@ -1,9 +1,12 @@
 import type { Logger } from '../shared/logger.ts';
-import type { BoxXyxy, Face, FaceAttributes, FaceDetection } from '../shared/messages.ts';
+import type { BoxXyxy, Face, FaceAttributes, FaceDetection, FaceLandmarks, PointXy } from '../shared/messages.ts';
 import { boxArea, clampBox, iou } from '../shared/geometry.ts';
 import type { AgeGenderTta } from './agegender.ts';
 import { DEFAULT_REGION_OPTIONS, mapCanvasDetections, planRegions, type RegionOptions, type RegionPlan, type RegionRequest } from './regions.ts';
 import { resizeBilinearInto } from './image.ts';
+import { faceQuality, sharpnessOf, type QualityModel } from './quality.ts';
+import { calibratedMaleProbability, loadTrustModel, type GenderCalibration } from './trust.ts';
+import type { FaceresResult } from './faceres.ts';
 import type { SessionOptions } from './session.ts';
 import type { AgeGenderEstimator, FaceDescriber, FaceDetector, RgbImage } from './types.ts';
 
@@ -35,7 +38,24 @@ export const ANALYZER_DEFAULTS = {
    * age MAE 4.87 / gender 90.8% vs x1.25 5.33 / 89.8% and x1.0 4.94 / 90.3%).
    */
   cropScale: 1,
+  /**
+   * Faces whose eye line is rolled by at least this many degrees (and large enough, below) get their age/gender crop rotated
+   * upright (face-api models only; 0 = always, Infinity = never). 8, from `npm run bench:roll`
+   * (utkface-dev faces rotated by 0/15/30 degrees on a grey border, blazeface keypoints): see README.
+   */
+  rollCorrectionMinDeg: 8,
+  /**
+   * ... and only faces at least this many pixels wide in the detector's 256 px input (face side x 256 /
+   * the frame's longer side): below it the keypoints' roll is mostly noise. On unrotated utkface-dev faces
+   * (fit:trust records) the estimated |roll| is >= 8 degrees for 2.5% of faces 128 input px wide, 11% at
+   * 26 px, 29% at 19 px and 62% at 13 px (a 64 px face in a 1280 px frame, where bench:crowd's faces are),
+   * while `npm run bench:roll -- --size 64` (62 input px) still gains from the correction.
+   */
+  rollCorrectionMinInputPx: 40,
 } as const;
+
+/** Side of blazeface's square input, px (src/infer/blazeface.ts's BLAZEFACE_INPUT_SIZE; not imported so the detector module loads only when chosen). */
+const KEYPOINT_INPUT_SIDE = 256;
 
 /** Tiling for small faces in wide frames. */
 export interface TileOptions {
@@ -79,6 +99,16 @@ export interface FaceAnalyzerOptions {
      */
     readonly maxCanvases?: number;
   };
+  /**
+   * Gender calibration giving each face a calibrated `maleProbability` (model `age_gender` only;
+   * `fused` reports its head's P(male), `faceres` none). Default: src/infer/heads/trust.json's
+   * (`npm run fit:trust`); `null` for none.
+   */
+  readonly genderCalibration?: GenderCalibration | null;
+  /** The face quality model. Default: src/infer/heads/trust.json's (`npm run fit:trust`). */
+  readonly quality?: QualityModel;
+  /** Rotate the age/gender crop upright for faces rolled by at least this many degrees. Default {@link ANALYZER_DEFAULTS}.rollCorrectionMinDeg. */
+  readonly rollCorrectionMinDeg?: number;
   /** onnxruntime session options (provider `cpu`|`cuda`, intraOpThreads, spinning), from config's `infer` section. */
   readonly session?: SessionOptions;
   readonly logger?: Logger;
@@ -98,6 +128,13 @@ export interface AnalyzeOptions {
    * (e.g. src/track's CrowdTracker.wantsDescriptor, passed in by the pipeline). Default: every face.
    */
   readonly wantDescriptor?: (face: FaceDetection) => boolean;
+  /**
+   * Called once per detected face (box, detector score, keypoints and quality, before any model runs
+   * on it); faces it returns false for get no age/gender (their attribute fields are undefined) and
+   * spare the age/gender model, e.g. src/track's CrowdTracker.wantsAttributes for tracks whose fused
+   * estimate is settled. Default: every face.
+   */
+  readonly wantAttributes?: (face: FaceDetection) => boolean;
   /**
    * Where to look for faces (the tracker's schedule decides it per frame; see src/track/detect-schedule.ts).
    * Default `{ mode: 'scan' }`.
@@ -133,7 +170,7 @@ export interface DetectStats {
 /** Face detection + age/gender (+ optional descriptor) on one image at a time; models are loaded once. */
 export interface FaceAnalyzer {
   /** Resolved options (defaults filled in). */
-  readonly options: Readonly<{ detector: DetectorName; ageGender: AgeGenderName; tta: AgeGenderTta; descriptors: boolean; cropScale: number; tiles: 'off' | Required<TileOptions>; minScore: number | undefined }>;
+  readonly options: Readonly<{ detector: DetectorName; ageGender: AgeGenderName; tta: AgeGenderTta; descriptors: boolean; cropScale: number; tiles: 'off' | Required<TileOptions>; minScore: number | undefined; rollCorrectionMinDeg: number }>;
   /** Faces in `image`, boxes in source pixels, highest detector score first. */
   analyze(image: RgbImage, options?: AnalyzeOptions): Promise<Face[]>;
   /** Detection alone (what `analyze` runs before age/gender): boxes in source pixels, highest score first. */
@@ -231,7 +268,13 @@ export function mergeDetections(cands: readonly Candidate[], iouThreshold = 0.3,
     });
     if (!dup) kept.push(cand);
   }
-  return kept.map(({ box, score }) => ({ box, score })).sort((a, b) => b.score - a.score);
+  return kept.map(({ cut: _cut, ...det }) => det).sort((a, b) => b.score - a.score);
+}
+
+/** Keypoints moved by (dx, dy) pixels (tile to frame coordinates). */
+export function offsetLandmarks(lm: FaceLandmarks, dx: number, dy: number): FaceLandmarks {
+  const o = (p: PointXy): PointXy => [p[0] + dx, p[1] + dy];
+  return { rightEye: o(lm.rightEye), leftEye: o(lm.leftEye), nose: o(lm.nose), mouth: o(lm.mouth), rightEar: o(lm.rightEar), leftEar: o(lm.leftEar) };
 }
 
 function scaleBox(box: BoxXyxy, scale: number, width: number, height: number): BoxXyxy {
@@ -270,13 +313,13 @@ async function loadDetector(name: DetectorName, session: SessionOptions): Promis
 
 /** Estimators may batch all faces of a frame into one run (face-api's age/gender does). */
 type BatchingEstimator = AgeGenderEstimator & {
-  estimateMany?(image: RgbImage, boxes: readonly BoxXyxy[]): Promise<FaceAttributes[]>;
+  estimateMany?(image: RgbImage, boxes: readonly BoxXyxy[], rollDeg?: readonly number[]): Promise<FaceAttributes[]>;
   /** Estimators that run faceres anyway (fused) also return its descriptor of each box. */
-  estimateManyWithDescriptors?(image: RgbImage, boxes: readonly BoxXyxy[]): Promise<(FaceAttributes & { descriptor: Float32Array })[]>;
+  estimateManyWithDescriptors?(image: RgbImage, boxes: readonly BoxXyxy[], rollDeg?: readonly number[]): Promise<(FaceAttributes & { descriptor: Float32Array })[]>;
 };
 
 /** faceres gives descriptor, age and gender in one pass; one instance serves both roles. */
-type Faceres = FaceDescriber & AgeGenderEstimator & { analyze(image: RgbImage, box: BoxXyxy): Promise<FaceAttributes & { descriptor: Float32Array }> };
+type Faceres = FaceDescriber & AgeGenderEstimator & { analyze(image: RgbImage, box: BoxXyxy): Promise<FaceresResult> };
 
 function loadFaceres(session: SessionOptions): Promise<Faceres> {
   return importModel('model "faceres"', 'faceres.ts', async () => (await import('./faceres.ts')).FaceresDescriber.create({ session }));
@@ -318,6 +361,13 @@ function checkRegionOptions<T extends Partial<Omit<RegionOptions, 'canvas'>> & {
   return r;
 }
 
+/** Calibrated P(male) of a face from face-api's output, faceres' when the face got a faceres pass, and its size. */
+function calibrate(c: GenderCalibration, a: FaceAttributes, fr: FaceresResult | undefined, d: FaceDetection): number {
+  const faMaleProbability = a.gender === 'male' ? a.genderScore : 1 - a.genderScore;
+  const sidePx = d.quality?.sidePx ?? Math.sqrt(boxArea(d.box));
+  return fr !== undefined ? calibratedMaleProbability(c['age_gender+faceres'], { faMaleProbability, frMaleProbability: fr.maleProbability, sidePx }) : calibratedMaleProbability(c.age_gender, { faMaleProbability, sidePx });
+}
+
 async function sequential<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = [];
   for (const item of items) out.push(await fn(item));
@@ -341,6 +391,12 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
   if (!(cropScale > 0 && cropScale <= 4)) throw new RangeError(`cropScale must be in (0, 4] (got ${cropScale})`);
   const tiles = resolveTiles(options.tiles);
   const descriptors = options.descriptors ?? false;
+  // The trust file is read only when something it holds is not given.
+  const trust = options.quality === undefined || (ageGenderName === 'age_gender' && options.genderCalibration === undefined) ? loadTrustModel() : null;
+  const qualityModel = options.quality ?? (trust as NonNullable<typeof trust>).quality;
+  const rollMin = options.rollCorrectionMinDeg ?? ANALYZER_DEFAULTS.rollCorrectionMinDeg;
+  if (!(rollMin >= 0)) throw new RangeError(`rollCorrectionMinDeg must be >= 0 (got ${rollMin})`);
+  const calibration = ageGenderName !== 'age_gender' ? null : options.genderCalibration === undefined ? (trust as NonNullable<typeof trust>).gender : options.genderCalibration;
   const session: SessionOptions = { ...options.session, ...(options.logger ? { logger: options.logger } : {}) };
   const regionOptions = checkRegionOptions(options.regions ?? {});
 
@@ -381,12 +437,13 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
       const edge = 1;
       for (const d of await det.detect(sub, detectOpts)) {
         const box: BoxXyxy = [d.box[0] + tile.x, d.box[1] + tile.y, d.box[2] + tile.x, d.box[3] + tile.y];
+        const landmarks = d.landmarks ? offsetLandmarks(d.landmarks, tile.x, tile.y) : undefined;
         const cut =
           (tile.x > 0 && d.box[0] <= edge) ||
           (tile.y > 0 && d.box[1] <= edge) ||
           (tile.x + tile.width < image.width && d.box[2] >= tile.width - edge) ||
           (tile.y + tile.height < image.height && d.box[3] >= tile.height - edge);
-        cands.push({ box: clampBox(box, image.width, image.height), score: d.score, cut });
+        cands.push({ box: clampBox(box, image.width, image.height), score: d.score, cut, ...(landmarks ? { landmarks } : {}) });
       }
     }
     return cands;
@@ -458,43 +515,68 @@ export async function createFaceAnalyzer(options: FaceAnalyzerOptions = {}): Pro
       if (plan.canvases > 0 && plan.canvases <= maxCanvases) cands.push(...(await regionCandidates(image, plan, S)));
     }
     // One whole-frame pass alone is returned as the detector gave it (the merge is for overlapping passes).
-    if (tiles === 'off' && !wanted) return cands.map(({ box, score }) => ({ box, score }));
+    if (tiles === 'off' && !wanted) return cands.map(({ box, score, landmarks }) => (landmarks ? { box, score, landmarks } : { box, score }));
     return mergeDetections(cands);
   }
 
   return {
-    options: { detector: detectorName, ageGender: ageGenderName, tta, descriptors, cropScale, tiles, minScore },
+    options: { detector: detectorName, ageGender: ageGenderName, tta, descriptors, cropScale, tiles, minScore, rollCorrectionMinDeg: rollMin },
     async analyze(image: RgbImage, opts: AnalyzeOptions = {}): Promise<Face[]> {
       if (closed) throw new Error('FaceAnalyzer.analyze called after close()');
       checkRgb(image, 'analyze');
-      const found: FaceDetection[] = opts.assumeFace ? [{ box: [0, 0, image.width, image.height], score: 1 }] : await detect(image, opts.detect);
-      const want = opts.wantDescriptor;
-      const described = found.map((d) => describer !== undefined && (want === undefined || want(d)));
+      const detected: FaceDetection[] = opts.assumeFace ? [{ box: [0, 0, image.width, image.height], score: 1 }] : await detect(image, opts.detect);
+      // Quality first: the hints may decide from it whether a face is worth the models.
+      const found: FaceDetection[] = detected.map((d) => ({ ...d, quality: faceQuality(d, sharpnessOf(image, d.box), qualityModel) }));
+      const wantD = opts.wantDescriptor;
+      const wantA = opts.wantAttributes;
+      const withAttributes = found.map((d) => wantA === undefined || wantA(d));
+      const described = found.map((d) => describer !== undefined && (wantD === undefined || wantD(d)));
+      const bare = (d: FaceDetection): FaceDetection => ({ box: d.box, score: d.score, ...(d.landmarks ? { landmarks: d.landmarks } : {}), ...(d.quality ? { quality: d.quality } : {}) });
       if (onePass) {
         const out: Face[] = [];
         for (const [i, d] of found.entries()) {
+          if (!withAttributes[i] && !described[i]) {
+            out.push(bare(d));
+            continue;
+          }
           const r = await (describer as Faceres).analyze(image, d.box);
-          const face: Face = { box: d.box, score: d.score, ageYears: r.ageYears, gender: r.gender, genderScore: r.genderScore };
+          const face: Face = withAttributes[i] ? { ...bare(d), ageYears: r.ageYears, gender: r.gender, genderScore: r.genderScore, maleProbability: r.maleProbability } : bare(d);
           // The descriptor comes free with this pass; dropped anyway so that `wantDescriptor` alone decides which faces carry one.
           out.push(described[i] ? { ...face, descriptor: r.descriptor } : face);
         }
         return out;
       }
-      const crops = found.map((d) => (opts.assumeFace ? d.box : scaleBox(d.box, cropScale, image.width, image.height)));
+      const todo = found.map((_, i) => i).filter((i) => withAttributes[i]);
+      const crops = todo.map((i) => {
+        const d = found[i] as FaceDetection;
+        return opts.assumeFace ? d.box : scaleBox(d.box, cropScale, image.width, image.height);
+      });
+      const inputScale = KEYPOINT_INPUT_SIDE / Math.max(image.width, image.height);
+      const rolls = todo.map((i) => {
+        const q = (found[i] as FaceDetection).quality;
+        const roll = q?.rollDeg ?? 0;
+        const reliable = (q?.sidePx ?? 0) * inputScale >= ANALYZER_DEFAULTS.rollCorrectionMinInputPx;
+        return !opts.assumeFace && reliable && Math.abs(roll) >= rollMin ? roll : 0;
+      });
       // fused runs faceres on every crop anyway: where the crop is the face box, its descriptor is the describer's.
-      const withDescriptors = describer && ageGender.estimateManyWithDescriptors && described.some(Boolean) ? await ageGender.estimateManyWithDescriptors(image, crops) : undefined;
-      const attrs: FaceAttributes[] = withDescriptors ?? (ageGender.estimateMany ? await ageGender.estimateMany(image, crops) : await sequential(crops, (c) => ageGender.estimate(image, c)));
-      if (attrs.length !== found.length) throw new Error(`${ageGender.name}: ${attrs.length} results for ${found.length} faces`);
+      const withDescriptors = describer && ageGender.estimateManyWithDescriptors && todo.some((i) => described[i]) ? await ageGender.estimateManyWithDescriptors(image, crops, rolls) : undefined;
+      const estimated: FaceAttributes[] = withDescriptors ?? (ageGender.estimateMany ? await ageGender.estimateMany(image, crops, rolls) : await sequential(crops, (c) => ageGender.estimate(image, c)));
+      if (estimated.length !== todo.length) throw new Error(`${ageGender.name}: ${estimated.length} results for ${todo.length} faces`);
+      const slotOf = new Map(todo.map((faceIndex, k) => [faceIndex, k]));
       const faces: Face[] = [];
       for (const [i, d] of found.entries()) {
-        const a = attrs[i] as FaceAttributes;
-        const face: Face = { box: d.box, score: d.score, ageYears: a.ageYears, gender: a.gender, genderScore: a.genderScore };
-        if (!describer || !described[i]) {
-          faces.push(face);
-          continue;
+        const k = slotOf.get(i);
+        const a = k === undefined ? undefined : estimated[k];
+        const reused = withDescriptors && k !== undefined && described[i] && sameBox(crops[k] as BoxXyxy, d.box) ? withDescriptors[k]?.descriptor : undefined;
+        // The descriptor pass also gives faceres' gender, which the calibration uses when present.
+        const fr = describer && described[i] && reused === undefined ? await (describer as Faceres).analyze(image, d.box) : undefined;
+        let face: Face = bare(d);
+        if (a !== undefined) {
+          const maleProbability = a.maleProbability ?? (calibration === null ? undefined : calibrate(calibration, a, fr, d));
+          face = { ...bare(d), ageYears: a.ageYears, gender: a.gender, genderScore: a.genderScore, ...(maleProbability !== undefined ? { maleProbability } : {}) };
         }
-        const reused = withDescriptors && sameBox(crops[i] as BoxXyxy, d.box) ? withDescriptors[i]?.descriptor : undefined;
-        faces.push({ ...face, descriptor: reused ?? (await describer.describe(image, d.box)) });
+        const descriptor = reused ?? fr?.descriptor;
+        faces.push(descriptor ? { ...face, descriptor } : face);
       }
       return faces;
     },

@@ -10,14 +10,16 @@ export interface AnnotatedFace {
   readonly box: BoxXyxy;
   /** Detector score, 0..1. */
   readonly score: number;
-  readonly ageYears?: number;
-  readonly gender?: Gender;
+  readonly ageYears?: number | undefined;
+  /** `unknown` or absent: drawn without a gender. */
+  readonly gender?: Gender | 'unknown' | undefined;
 }
 
 /** The label drawn above a box: `"F 34 0.98"`, `"M 27 0.71"`, or just the score when age/gender is unknown. */
 export function faceLabel(face: AnnotatedFace): string {
   const score = face.score.toFixed(2);
-  if (face.gender === undefined || face.ageYears === undefined) return score;
+  if (face.ageYears === undefined) return score;
+  if (face.gender === undefined || face.gender === 'unknown') return `? ${Math.round(face.ageYears)} ${score}`;
   return `${face.gender === 'female' ? 'F' : 'M'} ${Math.round(face.ageYears)} ${score}`;
 }
 

@@ -5,7 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { clampBox } from '../shared/geometry.ts';
-import type { BoxXyxy, FaceDetection } from '../shared/messages.ts';
+import type { BoxXyxy, FaceDetection, FaceLandmarks, PointXy } from '../shared/messages.ts';
 import { resizeBilinear } from './image.ts';
 import { loadModel, type LoadedModel } from './models.ts';
 import { nonMaxSuppression } from './nms.ts';
@@ -144,7 +144,10 @@ export class BlazeFaceDetector implements FaceDetector {
       const hw = (regs[r + 2] as number) / 2;
       const hh = (regs[r + 3] as number) / 2;
       const box: BoxXyxy = [(cx - hw) * scaleX, (cy - hh) * scaleY, (cx + hw) * scaleX, (cy + hh) * scaleY];
-      cands.push({ box, score: 1 / (1 + Math.exp(-logit)) });
+      // Keypoints are offsets from the anchor centre in input pixels, as the box centre (human's blazeface.ts).
+      const kp = (k: number): PointXy => [((ANCHORS[2 * i] as number) + (regs[r + 4 + 2 * k] as number)) * scaleX, ((ANCHORS[2 * i + 1] as number) + (regs[r + 5 + 2 * k] as number)) * scaleY];
+      const landmarks: FaceLandmarks = { rightEye: kp(0), leftEye: kp(1), nose: kp(2), mouth: kp(3), rightEar: kp(4), leftEar: kp(5) };
+      cands.push({ box, score: 1 / (1 + Math.exp(-logit)), landmarks });
     }
     const kept = nonMaxSuppression(cands, this.iouThreshold, this.maxFaces);
     const faces: FaceDetection[] = [];
@@ -154,7 +157,7 @@ export class BlazeFaceDetector implements FaceDetector {
         this.droppedEmptyBoxes++;
         continue;
       }
-      faces.push({ box, score: f.score });
+      faces.push(f.landmarks ? { box, score: f.score, landmarks: f.landmarks } : { box, score: f.score });
     }
     return faces;
   }

@@ -142,6 +142,55 @@ export function squareResize(image: RgbImage, region: PixelRect, place: SquarePl
   return out;
 }
 
+/**
+ * Like {@link squareResize} of a `side` x `side` square centred at (`cx`, `cy`), but with the square
+ * rotated by `angleRad` (positive = clockwise in image coordinates) about its centre, so that a face
+ * whose eye line is rolled by that angle comes out upright. Bilinear, zeros outside the image.
+ */
+export function rotatedSquareResize(image: RgbImage, cx: number, cy: number, side: number, angleRad: number, outSize: number, out: Float32Array): Float32Array {
+  if (image.channels !== 3) throw new RangeError(`rotatedSquareResize: image has ${image.channels} channels, expected 3`);
+  if (out.length !== outSize * outSize * 3) throw new RangeError(`rotatedSquareResize: out has ${out.length} values, expected ${outSize * outSize * 3}`);
+  if (!(side > 0)) throw new RangeError(`rotatedSquareResize: side must be > 0, got ${side}`);
+  const ratio = side / outSize;
+  const cos = Math.cos(angleRad);
+  const sin = Math.sin(angleRad);
+  const { width: w, height: h, data } = image;
+  // Same sampling grid as squareResize (f = ratio * i from the square's corner), rotated about the centre.
+  const half = side / 2;
+  let o = 0;
+  for (let v = 0; v < outSize; v++) {
+    const dy = ratio * v - half;
+    for (let u = 0; u < outSize; u++) {
+      const dx = ratio * u - half;
+      const sx = cx + dx * cos - dy * sin;
+      const sy = cy + dx * sin + dy * cos;
+      const x0 = Math.floor(sx);
+      const y0 = Math.floor(sy);
+      const fx = sx - x0;
+      const fy = sy - y0;
+      // The four taps' offsets, -1 outside the image (zeros there, as the padding of squareResize).
+      const inX0 = x0 >= 0 && x0 < w;
+      const inX1 = x0 + 1 >= 0 && x0 + 1 < w;
+      const inY0 = y0 >= 0 && y0 < h;
+      const inY1 = y0 + 1 >= 0 && y0 + 1 < h;
+      const tl = inX0 && inY0 ? (y0 * w + x0) * 3 : -1;
+      const tr = inX1 && inY0 ? (y0 * w + x0 + 1) * 3 : -1;
+      const bl = inX0 && inY1 ? ((y0 + 1) * w + x0) * 3 : -1;
+      const br = inX1 && inY1 ? ((y0 + 1) * w + x0 + 1) * 3 : -1;
+      for (let k = 0; k < 3; k++) {
+        const a = tl >= 0 ? (data[tl + k] as number) : 0;
+        const b = tr >= 0 ? (data[tr + k] as number) : 0;
+        const c = bl >= 0 ? (data[bl + k] as number) : 0;
+        const d = br >= 0 ? (data[br + k] as number) : 0;
+        const t = a + (b - a) * fx;
+        const m = c + (d - c) * fx;
+        out[o++] = t + (m - t) * fy;
+      }
+    }
+  }
+  return out;
+}
+
 /** Writes the horizontal mirror of an HWC RGB `size` x `size` image from `src` into `dst`. */
 export function mirrorInto(src: Float32Array, dst: Float32Array, size: number): void {
   for (let y = 0; y < size; y++) {

@@ -119,9 +119,9 @@ export class FusedAgeGender implements AgeGenderEstimator {
     return new FusedAgeGender(fa, fr, head);
   }
 
-  /** The head's inputs for each box (face-api batched, faceres one run per face). */
-  async features(image: RgbImage, boxes: readonly BoxXyxy[]): Promise<FusedFeatures[]> {
-    const fa = await this.fa.estimateRaw(image, boxes);
+  /** The head's inputs for each box (face-api batched, faceres one run per face); `rollDeg` rotates face-api's crops (see FaceApiAgeGender.estimateRaw). */
+  async features(image: RgbImage, boxes: readonly BoxXyxy[], rollDeg?: readonly number[]): Promise<FusedFeatures[]> {
+    const fa = await this.fa.estimateRaw(image, boxes, rollDeg);
     const out: FusedFeatures[] = [];
     for (const [i, box] of boxes.entries()) {
       const r = await this.fr.analyze(image, box);
@@ -137,20 +137,21 @@ export class FusedAgeGender implements AgeGenderEstimator {
     if (!this.head) throw new Error('fused: created with head null (features only); load a gender head to estimate');
     const pm = applyGenderHead(this.head, headFeatures(f));
     const male = pm > 0.5;
-    return { ageYears: Math.max(0, f.faAgeYears), gender: male ? 'male' : 'female', genderScore: male ? pm : 1 - pm };
+    // The head is a CV-fitted logistic regression: its P(male) is the calibrated one.
+    return { ageYears: Math.max(0, f.faAgeYears), gender: male ? 'male' : 'female', genderScore: male ? pm : 1 - pm, maleProbability: pm };
   }
 
-  async estimateMany(image: RgbImage, boxes: readonly BoxXyxy[]): Promise<FaceAttributes[]> {
-    return (await this.features(image, boxes)).map((f) => this.attributes(f));
+  async estimateMany(image: RgbImage, boxes: readonly BoxXyxy[], rollDeg?: readonly number[]): Promise<FaceAttributes[]> {
+    return (await this.features(image, boxes, rollDeg)).map((f) => this.attributes(f));
   }
 
   /**
    * {@link estimateMany} plus each box's faceres descriptor (L2-normalised, 1024-d) from the same faceres
    * run the gender head used: the analyzer reuses it for re-identification instead of running faceres
-   * a second time on the same box.
+   * a second time on the same box. `rollDeg` rotates face-api's crops only, so the descriptor is that of the box as given.
    */
-  async estimateManyWithDescriptors(image: RgbImage, boxes: readonly BoxXyxy[]): Promise<(FaceAttributes & { descriptor: Float32Array })[]> {
-    return (await this.features(image, boxes)).map((f) => ({ ...this.attributes(f), descriptor: f.descriptor }));
+  async estimateManyWithDescriptors(image: RgbImage, boxes: readonly BoxXyxy[], rollDeg?: readonly number[]): Promise<(FaceAttributes & { descriptor: Float32Array })[]> {
+    return (await this.features(image, boxes, rollDeg)).map((f) => ({ ...this.attributes(f), descriptor: f.descriptor }));
   }
 
   async estimate(image: RgbImage, box: BoxXyxy): Promise<FaceAttributes> {

@@ -12,7 +12,7 @@
  * Pure geometry; the analyzer draws the cells and runs the detector.
  */
 import { boxArea } from '../shared/geometry.ts';
-import type { BoxXyxy, FaceDetection } from '../shared/messages.ts';
+import type { BoxXyxy, FaceDetection, FaceLandmarks, PointXy } from '../shared/messages.ts';
 
 /** Where to look, from the tracker (tracks) and the motion gate (moving areas); source pixels. */
 export interface RegionRequest {
@@ -224,7 +224,11 @@ export function mapCanvasDetections(found: readonly FaceDetection[], cells: read
       (c.sy > 0 && by0 <= c.dy + edge) ||
       (c.sx + c.sw < width && bx1 >= c.dx + c.dw - edge) ||
       (c.sy + c.sh < height && by1 >= c.dy + c.dh - edge);
-    out.push({ box, score: d.score, cut });
+    // Keypoints go back to source pixels the same way (quality and roll correction read them).
+    const back = (q: PointXy): PointXy => [c.sx + (q[0] - c.dx) * kx, c.sy + (q[1] - c.dy) * ky];
+    const lm = d.landmarks;
+    const landmarks: FaceLandmarks | undefined = lm ? { rightEye: back(lm.rightEye), leftEye: back(lm.leftEye), nose: back(lm.nose), mouth: back(lm.mouth), rightEar: back(lm.rightEar), leftEar: back(lm.leftEar) } : undefined;
+    out.push({ box, score: d.score, cut, ...(landmarks ? { landmarks } : {}) });
   }
   return out;
 }

@@ -13,6 +13,7 @@ import { IngestError, openSource, probeFfmpeg, parseSourceUrl, type FrameSource,
 import { createFaceAnalyzer, parseTiles, type DetectorName, type FaceAnalyzerOptions } from '../infer/analyzer.ts';
 import { loadModel } from '../infer/models.ts';
 import { MotionDetector } from '../infer/motion.ts';
+import { loadTrustModel, type TrustModel } from '../infer/trust.ts';
 import type { SessionOptions } from '../infer/session.ts';
 import { CrowdTracker, type CrowdTrackerOptions } from '../track/crowd.ts';
 import { DetectScheduler } from '../track/detect-schedule.ts';
@@ -45,6 +46,11 @@ export interface StageOptions {
   readonly analyzer?: Partial<FaceAnalyzerOptions>;
   /** CrowdTracker options on top of the defaults (e.g. `descriptorsPerTrack`: re-id descriptors computed per person). */
   readonly tracker?: Partial<Omit<CrowdTrackerOptions, 'sourceId'>>;
+  /**
+   * The trust model (gender calibration, age error, thresholds, quality floor) for the analyzer and
+   * the tracker's fusion. Default: src/infer/heads/trust.json (`npm run fit:trust`).
+   */
+  readonly trust?: TrustModel;
   /** Ingest queue length (frames kept while inference is busy; oldest dropped first). Default: ingest's. */
   readonly queueSize?: number;
 }
@@ -105,7 +111,7 @@ export interface LoadedAnalyzer extends PipelineAnalyzer {
 }
 
 /** What {@link createAnalyzer} needs: StageOptions' analyzer part. */
-export type AnalyzerStageOptions = Pick<StageOptions, 'config' | 'reid' | 'analyzer'>;
+export type AnalyzerStageOptions = Pick<StageOptions, 'config' | 'reid' | 'analyzer' | 'trust'>;
 
 /**
  * Loads the face models once (sessions are cached per process) and wraps them as the pipeline's analyzer.
@@ -116,6 +122,7 @@ export async function createAnalyzer(options: AnalyzerStageOptions, deps: { logg
   const logger = deps.logger;
   const analyzerOptions: FaceAnalyzerOptions = {
     detector: config.infer.detector as DetectorName,
+    ...(options.trust ? { genderCalibration: options.trust.gender, quality: options.trust.quality } : {}),
     tiles: parseTiles(config.infer.tiles),
     session: sessionOptions(config, logger),
     descriptors: options.reid ?? true,
@@ -204,7 +211,6 @@ export function wallClockSource(source: FrameSource, now: () => number = Date.no
   };
 }
 
-/** The tracking stage of one source: src/track's CrowdTracker behind the pipeline's interface. */
 /** What decides, per source, which frames get a full detection: the configuration's `infer` part. */
 export type DetectConfig = Pick<Config['infer'], 'detectSchedule' | 'scanEveryMs' | 'idleScanEveryMs' | 'motionThreshold'>;
 
@@ -220,9 +226,19 @@ export function createDetectGate(detect: DetectConfig): { motion?: PipelineMotio
   return { scheduler, motion: { update: (frame) => gate.update({ data: frame.rgb, width: frame.width, height: frame.height, channels: 3 }) } };
 }
 
+let trustCache: TrustModel | null = null;
+
+/** src/infer/heads/trust.json, read once per process. */
+function defaultTrust(): TrustModel {
+  trustCache ??= loadTrustModel();
+  return trustCache;
+}
+
 /** The tracking stage of one source: src/track's CrowdTracker behind the pipeline's interface, with the source's detection schedule when given. */
-export function createTracker(sourceId: string, options: Partial<Omit<CrowdTrackerOptions, 'sourceId'>> = {}, scheduler?: DetectScheduler): PipelineTracker {
-  const crowd = new CrowdTracker({ sourceId, ...options });
+export function createTracker(sourceId: string, options: Partial<Omit<CrowdTrackerOptions, 'sourceId'>> = {}, scheduler?: DetectScheduler, trust: TrustModel = defaultTrust()): PipelineTracker {
+  // The fusion takes its measured floor, reporting threshold and age error model from the trust model.
+  const fusion = { qualityFloor: trust.thresholds.qualityFloor, minGenderConfidence: trust.thresholds.personMinGenderConfidence, ageError: trust.ageError, ...options.fusion };
+  const crowd = new CrowdTracker({ sourceId, ...options, fusion });
   return {
     update(frame) {
       const events = crowd.update(frame);
@@ -232,9 +248,10 @@ export function createTracker(sourceId: string, options: Partial<Omit<CrowdTrack
     finish: (atMs) => crowd.finish(atMs),
     snapshot: (atMs) => crowd.snapshot(atMs),
     wantsDescriptor: (face, atMs) => crowd.wantsDescriptor(face, atMs),
+    wantsAttributes: (face, atMs) => crowd.wantsAttributes(face, atMs),
     ...(scheduler ? { planDetection: (atMs: number, m: MotionSummary | undefined) => scheduler.plan({ atMs, tracks: crowd.expectedBoxes(atMs), ...(m ? { motion: m } : {}) }) } : {}),
     persons: (): PersonSummary[] =>
-      crowd.persons().map((p) => ({ id: p.id, firstSeenMs: p.firstSeenMs, lastSeenMs: p.lastSeenMs, ageYears: p.ageYears, gender: p.gender, samples: p.samples })),
+      crowd.persons().map((p) => ({ id: p.id, firstSeenMs: p.firstSeenMs, lastSeenMs: p.lastSeenMs, ageYears: p.ageYears, gender: p.gender, maleProbability: p.maleProbability, samples: p.samples })),
   };
 }
 
@@ -259,7 +276,7 @@ export async function createStages(options: StageOptions, deps: { logger?: Logge
   );
   const source = createSource({ ...options, sourceId }, deps);
   const { motion, scheduler } = createDetectGate(config.infer);
-  return { source, analyzer, tracker: createTracker(sourceId, options.tracker, scheduler), ...(motion ? { motion } : {}) };
+  return { source, analyzer, tracker: createTracker(sourceId, options.tracker, scheduler, options.trust), ...(motion ? { motion } : {}) };
 }
 
 /** What {@link createCameraStages} needs: one camera's source and tracker options. */

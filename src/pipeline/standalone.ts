@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { FrameSource, SourceStatus } from '../ingest/index.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { AnalyzeOptions } from '../infer/analyzer.ts';
-import type { BoxXyxy, DemographicsSnapshot, Face, FaceDetection, Frame, FrameDetections, TrackEvent } from '../shared/messages.ts';
+import type { BoxXyxy, DemographicsSnapshot, Face, FaceDetection, Frame, FrameDetections, GenderLabel, TrackEvent } from '../shared/messages.ts';
 import type { FrameTracks, PipelineSink, TrackRow } from './sinks.ts';
 import { StatsRecorder, type PipelineStats } from './stats.ts';
 
@@ -59,6 +59,10 @@ export function analyzeHints(tracker: PipelineTracker, frame: Pick<Frame, 'captu
     hints.wantDescriptor = (face) => wants(face, frame.capturedAtMs);
   }
   if (tracker.planDetection) hints.detect = tracker.planDetection(frame.capturedAtMs, motion);
+  if (tracker.wantsAttributes) {
+    const wants = tracker.wantsAttributes.bind(tracker);
+    hints.wantAttributes = (face) => wants(face, frame.capturedAtMs);
+  }
   return hints;
 }
 
@@ -82,7 +86,10 @@ export interface PersonSummary {
   readonly lastSeenMs: number;
   /** Fused age, years; null when the person never got an estimate. */
   readonly ageYears: number | null;
-  readonly gender: 'female' | 'male' | null;
+  /** Gender label, `unknown` when the fused confidence is below the reporting threshold; null without an estimate. */
+  readonly gender: GenderLabel | null;
+  /** Fused, calibrated P(male), 0..1; null without an estimate. */
+  readonly maleProbability: number | null;
   /** Observations fused into the estimate. */
   readonly samples: number;
 }
@@ -107,6 +114,12 @@ export interface PipelineTracker {
    * Absent: the whole frame every frame.
    */
   planDetection?(atMs: number, motion: MotionSummary | undefined): DetectPlan;
+  /**
+   * Whether the next `update` would use age/gender of this face (src/track's CrowdTracker.wantsAttributes):
+   * settled tracks need them only for a periodic re-check. Handed to the analyzer like
+   * {@link wantsDescriptor}. Absent: every face gets age/gender.
+   */
+  wantsAttributes?(face: FaceDetection, atMs: number): boolean;
 }
 
 /** The stages, created per run. */
@@ -294,6 +307,7 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
 
       stats.frames += 1;
       stats.faces += faces.length;
+      for (const f of faces) if (f.ageYears !== undefined) stats.attributes += 1;
       for (const f of faces) if (f.descriptor !== undefined) stats.descriptors += 1;
       stats.droppedFrames = source.status().counters.framesDropped;
       lastCapturedAtMs = frame.capturedAtMs;

@@ -27,6 +27,8 @@ export interface PipelineStats {
   readonly faces: number;
   /** Faces that got a re-id descriptor (the tracker asks for a few per person, not one per face). */
   readonly descriptors: number;
+  /** Faces that got age/gender (the tracker stops asking once a person's estimate is settled). */
+  readonly attributes: number;
   /** Frames the ingest queue dropped because inference was slower than the source (newest frame wins). */
   readonly droppedFrames: number;
   /** Frames on which no model ran: nothing moved and nothing was tracked (motion gate; counted in `frames`). */
@@ -50,6 +52,7 @@ export class StatsRecorder {
   frames = 0;
   faces = 0;
   descriptors = 0;
+  attributes = 0;
   droppedFrames = 0;
   skippedFrames = 0;
   regionFrames = 0;
@@ -74,7 +77,7 @@ export class StatsRecorder {
       const a = this.acc.get(s) ?? { count: 0, totalMs: 0, maxMs: 0, cpuMs: 0 };
       stages[s] = { count: a.count, totalMs: round(a.totalMs), meanMs: a.count ? round(a.totalMs / a.count) : 0, maxMs: round(a.maxMs), cpuMs: round(a.cpuMs) };
     }
-    return { frames: this.frames, faces: this.faces, descriptors: this.descriptors, droppedFrames: this.droppedFrames, skippedFrames: this.skippedFrames, regionFrames: this.regionFrames, wallMs: round(wallMs), fps: wallMs > 0 ? round((this.frames * 1000) / wallMs) : 0, stages };
+    return { frames: this.frames, faces: this.faces, descriptors: this.descriptors, attributes: this.attributes, droppedFrames: this.droppedFrames, skippedFrames: this.skippedFrames, regionFrames: this.regionFrames, wallMs: round(wallMs), fps: wallMs > 0 ? round((this.frames * 1000) / wallMs) : 0, stages };
   }
 }
 

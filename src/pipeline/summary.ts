@@ -8,8 +8,17 @@ export interface RunSummary {
   readonly frames: number;
   /** Unique persons since start (a returning person counts once). */
   readonly uniquePersons: number;
-  /** Unique persons with an estimate by `"<age bucket>/<gender>"`; only non-zero cells. */
+  /**
+   * Unique persons with an estimate by `"<age bucket>/<gender>"`, counted by their fused distributions
+   * (soft counts, 3 decimals; see DemographicsSnapshot.byAgeGender); only non-zero cells.
+   */
   readonly demographics: Readonly<Record<string, number>>;
+  /** 90% interval [low, high] of each cell of `demographics`, people. */
+  readonly demographicsInterval: Readonly<Record<string, readonly [number, number]>>;
+  /** Unique persons with no estimate (never seen well enough): in no cell. */
+  readonly withoutEstimate: number;
+  /** Persons with an estimate by gender label; `unknown` is the abstention share. */
+  readonly byGenderLabel: { readonly female: number; readonly male: number; readonly unknown: number };
   readonly persons: readonly PersonSummary[];
   /** Why the run stopped: `end` of the source, `aborted` (signal), `maxFrames`, or `error` (see `error`). */
   readonly stopped: PipelineResult['reason'] | 'error';
@@ -25,11 +34,20 @@ export interface RunSummary {
  */
 export function buildSummary(result: PipelineResult, error?: unknown): RunSummary {
   const demographics: Record<string, number> = {};
-  for (const [key, n] of Object.entries(result.snapshot.byAgeGender)) if (n > 0) demographics[key] = n;
+  const demographicsInterval: Record<string, readonly [number, number]> = {};
+  for (const [key, n] of Object.entries(result.snapshot.byAgeGender)) {
+    if (!(n > 0)) continue;
+    demographics[key] = n;
+    const iv = result.snapshot.byAgeGenderInterval[key as keyof typeof result.snapshot.byAgeGenderInterval];
+    if (iv) demographicsInterval[key] = iv;
+  }
   return {
     frames: result.stats.frames,
     uniquePersons: result.snapshot.unique.sinceStart,
     demographics,
+    demographicsInterval,
+    withoutEstimate: result.snapshot.withoutEstimate,
+    byGenderLabel: result.snapshot.byGenderLabel,
     persons: result.persons,
     stopped: error === undefined ? result.reason : 'error',
     ...(error === undefined ? {} : { error: redactText(error instanceof Error ? error.message : String(error)) }),

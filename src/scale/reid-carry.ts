@@ -51,13 +51,23 @@ const carriedSchema = z.strictObject({
   fusion: z.strictObject({
     samples: z.number().min(0),
     ignored: z.number().min(0),
+    withoutAttributes: z.number().min(0),
     droppedAgeSamples: z.number().min(0),
+    bestQuality: z.number().min(0),
     totalWeight: z.number().min(0),
-    maleLogOdds: finite,
+    sumSquaredWeight: z.number().min(0),
+    weightedLogOdds: finite,
     ages: z.array(z.tuple([z.number().min(0), z.number().min(0)])).max(10_000),
   }),
   lastReported: z
-    .strictObject({ ageYears: finite, gender: z.enum(['female', 'male']), genderScore: finite, samples: z.number().int().min(0) })
+    .strictObject({
+      ageYears: finite,
+      gender: z.enum(['female', 'male', 'unknown']),
+      genderScore: finite,
+      maleProbability: z.number().min(0).max(1),
+      ageRangeYears: z.tuple([finite, finite]).optional(),
+      samples: z.number().int().min(0),
+    })
     .nullable(),
 });
 
@@ -153,3 +163,4 @@ export class ReidCarryStore {
     return { ...this.counters };
   }
 }
+

@@ -6,7 +6,7 @@
  * hold them.
  */
 import { z } from 'zod';
-import type { DescriptorRequest, Face, FrameLostReason, InferJob } from '../shared/messages.ts';
+import { hasAttributes, type DescriptorRequest, type Face, type FrameLostReason, type InferJob } from '../shared/messages.ts';
 
 const finite = z.number().finite();
 const box = z.tuple([finite, finite, finite, finite]);
@@ -33,6 +33,8 @@ export const descriptorRequestSchema: z.ZodType<DescriptorRequest> = z.union([
     minScoreToStart: z.number().min(0).max(1),
     wanting: z.array(box).max(10_000),
     satisfied: z.array(box).max(10_000),
+    qualityFloor: z.number().min(0).max(1).optional(),
+    newTracksWait: z.boolean().optional(),
   }),
 ]);
 
@@ -50,17 +52,30 @@ export function parseInferJob(data: unknown): InferJob {
 }
 
 /** A face as sent to the owner; the descriptor is base64 of float32 LE. */
-const wireFaceSchema = z.strictObject({
-  box,
-  score: finite,
-  ageYears: finite,
-  gender: z.enum(['female', 'male']),
-  genderScore: finite,
-  descriptor: z
-    .string()
-    .max(1 << 20)
-    .optional(),
+const wireQualitySchema = z.strictObject({
+  score: z.number().min(0).max(1),
+  sidePx: z.number().min(0),
+  rollDeg: finite,
+  yaw: finite,
+  sharpness: z.number().min(0).optional(),
 });
+
+/** A face on the wire: detection, quality, and age/gender only where the tracker asked for them (all three or none). */
+const wireFaceSchema = z
+  .strictObject({
+    box,
+    score: finite,
+    quality: wireQualitySchema.optional(),
+    ageYears: finite.optional(),
+    gender: z.enum(['female', 'male']).optional(),
+    genderScore: finite.optional(),
+    maleProbability: z.number().min(0).max(1).optional(),
+    descriptor: z
+      .string()
+      .max(1 << 20)
+      .optional(),
+  })
+  .refine((f) => (f.ageYears === undefined) === (f.gender === undefined) && (f.gender === undefined) === (f.genderScore === undefined), { message: 'ageYears, gender and genderScore come together or not at all' });
 
 /** Worker-side timings of one job, ms. */
 const timingSchema = z.strictObject({
@@ -134,18 +149,23 @@ export function decodeDescriptor(text: string): Float32Array {
 }
 
 export function toWireFace(f: Face): WireFace {
+  const q = f.quality;
   const w: WireFace = {
     box: [f.box[0], f.box[1], f.box[2], f.box[3]],
     score: f.score,
-    ageYears: f.ageYears,
-    gender: f.gender,
-    genderScore: f.genderScore,
+    ...(q ? { quality: { score: q.score, sidePx: q.sidePx, rollDeg: q.rollDeg, yaw: q.yaw, ...(q.sharpness !== undefined ? { sharpness: q.sharpness } : {}) } } : {}),
+    ...(hasAttributes(f) ? { ageYears: f.ageYears, gender: f.gender, genderScore: f.genderScore, ...(f.maleProbability !== undefined ? { maleProbability: f.maleProbability } : {}) } : {}),
   };
   return f.descriptor !== undefined ? { ...w, descriptor: encodeDescriptor(f.descriptor) } : w;
 }
 
 export function fromWireFace(w: WireFace): Face {
-  const f: Face = { box: w.box, score: w.score, ageYears: w.ageYears, gender: w.gender, genderScore: w.genderScore };
+  const q = w.quality;
+  const detection = { box: w.box, score: w.score, ...(q ? { quality: { score: q.score, sidePx: q.sidePx, rollDeg: q.rollDeg, yaw: q.yaw, ...(q.sharpness !== undefined ? { sharpness: q.sharpness } : {}) } } : {}) };
+  const f: Face =
+    w.ageYears !== undefined && w.gender !== undefined && w.genderScore !== undefined
+      ? { ...detection, ageYears: w.ageYears, gender: w.gender, genderScore: w.genderScore, ...(w.maleProbability !== undefined ? { maleProbability: w.maleProbability } : {}) }
+      : detection;
   return w.descriptor !== undefined ? { ...f, descriptor: decodeDescriptor(w.descriptor) } : f;
 }
 

@@ -6,7 +6,7 @@
  * state), updates the metrics, and retries a failed camera with backoff. It answers the API's reads
  * ({@link CameraReads}) from memory.
  */
-import { ageBucketOf, type DemographicsKey, type DemographicsSnapshot, type PersonEstimate, type TrackEvent } from '../shared/messages.ts';
+import { ageBucketOf, type DemographicsLabelKey, type DemographicsSnapshot, type PersonEstimate, type TrackEvent } from '../shared/messages.ts';
 import type { CameraDemographics, CameraState, CameraStatus } from '../shared/api.ts';
 import type { Config } from '../shared/config.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -90,7 +90,7 @@ interface Slot {
   runs: number;
   run: CameraRun | null;
   /** Person id -> demographics cell, for the current run. */
-  readonly cells: Map<number, DemographicsKey>;
+  readonly cells: Map<number, DemographicsLabelKey>;
   lastFrameAtMs: number | null;
   sampledAtMs: number | null;
   width: number | null;
@@ -102,7 +102,7 @@ interface Slot {
   ops: Promise<void>;
 }
 
-function cellOf(estimate: PersonEstimate): DemographicsKey {
+function cellOf(estimate: PersonEstimate): DemographicsLabelKey {
   return `${ageBucketOf(estimate.ageYears)}/${estimate.gender}`;
 }
 

@@ -5,7 +5,7 @@
  * dashboard parse with them. Only zod and src/shared: safe to bundle for a browser.
  */
 import { z } from 'zod';
-import { AGE_BUCKETS, type DemographicsKey, type DemographicsSnapshot, type Gender, type PersonEstimate } from './messages.ts';
+import { AGE_BUCKETS, type DemographicsKey, type DemographicsLabelKey, type DemographicsSnapshot, type Gender, type GenderLabel, type PersonEstimate } from './messages.ts';
 
 /** Camera ids: lowercase slug, also the `camera` label of every metric. */
 export const CAMERA_ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
@@ -121,6 +121,15 @@ export const GENDERS = ['female', 'male'] as const satisfies readonly Gender[];
 export const DEMOGRAPHICS_KEYS = AGE_BUCKETS.flatMap((b) => GENDERS.map((g) => `${b}/${g}` as const)) as [DemographicsKey, ...DemographicsKey[]];
 export const demographicsKeySchema = z.enum(DEMOGRAPHICS_KEYS);
 
+/** Gender labels of persons: a gender, or the explicit abstention `unknown`. */
+export const GENDER_LABELS = [...GENDERS, 'unknown'] as const satisfies readonly GenderLabel[];
+
+/** Every age bucket x gender label key, e.g. `"25-34/unknown"` (history buckets count people by label). */
+export const DEMOGRAPHICS_LABEL_KEYS = AGE_BUCKETS.flatMap((b) => GENDER_LABELS.map((g) => `${b}/${g}` as const)) as [DemographicsLabelKey, ...DemographicsLabelKey[]];
+export const demographicsLabelKeySchema = z.enum(DEMOGRAPHICS_LABEL_KEYS);
+
+const countIntervalSchema = z.tuple([z.number(), z.number()]).readonly();
+
 /** src/shared/messages.ts's DemographicsSnapshot as a schema (mirrored: see the type check below). */
 export const demographicsSnapshotSchema = z
   .object({
@@ -129,7 +138,15 @@ export const demographicsSnapshotSchema = z
     atMs: z.number().describe('Capture time of the last analysed frame, ms since the Unix epoch'),
     peopleNow: z.number().describe('Confirmed people in view'),
     unique: z.object({ lastMinute: z.number(), lastHour: z.number(), lastDay: z.number(), sinceStart: z.number() }).describe("Unique people in trailing windows and since the camera's pipeline started"),
-    byAgeGender: z.record(demographicsKeySchema, z.number()).describe('Unique people since start by age bucket x gender (people with an estimate)'),
+    byAgeGender: z
+      .record(demographicsKeySchema, z.number())
+      .describe('Unique people since start with an estimate by age bucket x gender, as soft counts from their fused distributions (P(male) and the age error); sums to `estimated`'),
+    byAgeGenderInterval: z.record(demographicsKeySchema, countIntervalSchema).describe('90% interval [low, high] of each byAgeGender cell, people'),
+    estimated: z.number().int().describe('Unique people since start with an estimate'),
+    withoutEstimate: z.number().int().describe('Unique people since start without an estimate yet (in no cell)'),
+    byGenderLabel: z
+      .object({ female: z.number().int(), male: z.number().int(), unknown: z.number().int() })
+      .describe('People with an estimate by their gender label; `unknown`: too uncertain to say'),
     averageDwellMs: z.number().describe('Mean time in view of people who left, ms'),
   })
   .meta({ id: 'DemographicsSnapshot' });
@@ -137,10 +154,12 @@ export const demographicsSnapshotSchema = z
 /** src/shared/messages.ts's PersonEstimate as a schema (mirrored: see the type check below). */
 export const personEstimateSchema = z
   .object({
-    ageYears: z.number(),
-    gender: z.enum(GENDERS),
-    genderScore: z.number(),
-    samples: z.number().int(),
+    ageYears: z.number().describe('Fused age, years'),
+    gender: z.enum(GENDER_LABELS).describe('`unknown` while the fused confidence is below the measured reporting threshold'),
+    genderScore: z.number().describe('Confidence of the more likely gender, 0.5..1'),
+    maleProbability: z.number().describe('Fused, calibrated P(male), 0..1'),
+    ageRangeYears: z.tuple([z.number(), z.number()]).readonly().optional().describe('80% interval of the true age, years'),
+    samples: z.number().int().describe('Observations fused'),
   })
   .meta({ id: 'PersonEstimate' });
 
@@ -168,7 +187,9 @@ export const historyBucketSchema = z
     returning: z.number().int().describe('Of entered, people recognised as seen before'),
     left: z.number().int().describe('People who left the view'),
     averageDwellMs: z.number().nullable().describe('Mean time in view of the people who left in the bucket, ms; null when none left'),
-    byAgeGender: z.partialRecord(demographicsKeySchema, z.number().int()).describe('Distinct people seen in the bucket by age bucket x gender (with an estimate; cells that are 0 are left out)'),
+    byAgeGender: z
+      .partialRecord(demographicsLabelKeySchema, z.number().int())
+      .describe('Distinct people seen in the bucket by age bucket x gender label (with an estimate; `unknown` when the gender was too uncertain; cells that are 0 are left out)'),
   })
   .meta({ id: 'HistoryBucket' });
 export type HistoryBucket = z.infer<typeof historyBucketSchema>;

@@ -9,6 +9,48 @@ export type BoxXyxy = readonly [x1: number, y1: number, x2: number, y2: number];
 
 export type Gender = 'female' | 'male';
 
+/** A per-person gender label: `unknown` when the fused evidence is below the reporting threshold (abstention). */
+export type GenderLabel = Gender | 'unknown';
+
+/** A point as [x, y] in source-frame pixels. */
+export type PointXy = readonly [x: number, y: number];
+
+/**
+ * Face keypoints from the detector (blazeface's six), source-frame pixels. `right`/`left` are the
+ * subject's: the right eye appears on the image's left in a frontal, unmirrored face.
+ */
+export interface FaceLandmarks {
+  readonly rightEye: PointXy;
+  readonly leftEye: PointXy;
+  /** Nose tip. */
+  readonly nose: PointXy;
+  /** Mouth centre. */
+  readonly mouth: PointXy;
+  /** Ear tragions: unreliable when that side of the head is turned away. */
+  readonly rightEar: PointXy;
+  readonly leftEar: PointXy;
+}
+
+/**
+ * How much one face observation can be trusted for age and gender, from what the detector gives
+ * (src/infer/quality.ts). Present on faces from the analyzer; absent on detections from elsewhere.
+ */
+export interface FaceQuality {
+  /** Overall quality 0..1 (size x detector score x pose x sharpness factors); fusion weights by it and ignores faces below its floor. */
+  readonly score: number;
+  /** Face side, sqrt of box area, source pixels. */
+  readonly sidePx: number;
+  /** In-plane rotation of the eye line, degrees (positive: clockwise in the image); 0 without landmarks. */
+  readonly rollDeg: number;
+  /**
+   * Head turn from the nose's horizontal offset from the eyes' midpoint, as a fraction of the eye
+   * distance measured along the eye line (0 frontal, about +-0.5 at a strong turn); 0 without landmarks.
+   */
+  readonly yaw: number;
+  /** Mean absolute Laplacian of the face's grey crop resampled to 32x32, grey levels (higher is sharper); absent when not measured. */
+  readonly sharpness?: number;
+}
+
 /** One decoded video frame, raw RGB24 (3 bytes per pixel, row-major, no padding). */
 export interface Frame {
   /** Source this frame came from (camera id, or the file path for `analyze`/`run`). */
@@ -33,6 +75,10 @@ export interface FaceDetection {
   readonly box: BoxXyxy;
   /** Detector confidence, 0..1. */
   readonly score: number;
+  /** Keypoints when the detector gives them (blazeface does), source-frame pixels. */
+  readonly landmarks?: FaceLandmarks;
+  /** Observation quality, computed by the analyzer right after detection (before age/gender). */
+  readonly quality?: FaceQuality;
 }
 
 /** Age and gender estimated from one face crop. */
@@ -40,14 +86,39 @@ export interface FaceAttributes {
   /** Estimated age in years. */
   readonly ageYears: number;
   readonly gender: Gender;
-  /** Confidence of `gender`, 0.5..1. */
+  /** Confidence of `gender` as the model gives it, 0.5..1 (not calibrated). */
   readonly genderScore: number;
+  /**
+   * P(male), 0..1, calibrated so that among faces given 0.8 about 80% are male: for the `age_gender`
+   * model from its logit, faceres' logit when the face also got a faceres pass, and the face size
+   * (src/infer/heads/trust.json, fitted by `npm run fit:trust`); for `fused` its CV-fitted head's;
+   * for `faceres` that model's own (uncalibrated) sigmoid. Absent when the analyzer has no calibration.
+   */
+  readonly maleProbability?: number;
 }
 
-/** A detected face with its estimated attributes and, when requested, its face descriptor. */
-export interface Face extends FaceDetection, FaceAttributes {
-  /** L2-normalised face descriptor (1024-d, faceres) when requested; held in memory only. */
-  readonly descriptor?: Float32Array;
+/** The attribute fields of a face whose age/gender was not computed (the tracker said it needs none). */
+export interface NoFaceAttributes {
+  readonly ageYears?: undefined;
+  readonly gender?: undefined;
+  readonly genderScore?: undefined;
+  readonly maleProbability?: undefined;
+}
+
+/**
+ * A detected face with its estimated attributes and, when requested, its face descriptor. Attributes
+ * are absent (all four fields undefined) only when the caller's `wantAttributes` hint declined them;
+ * test `face.ageYears !== undefined` (or {@link hasAttributes}) before reading them.
+ */
+export type Face = FaceDetection &
+  (FaceAttributes | NoFaceAttributes) & {
+    /** L2-normalised face descriptor (1024-d, faceres) when requested; held in memory only. */
+    readonly descriptor?: Float32Array;
+  };
+
+/** Whether a face carries age/gender. */
+export function hasAttributes<F extends Face>(face: F): face is F & FaceAttributes {
+  return face.ageYears !== undefined;
 }
 
 /** All faces found in one frame. */
@@ -80,13 +151,25 @@ export function ageBucketOf(ageYears: number): AgeBucket {
 /** Key of a demographics cell, e.g. `"25-34/female"`. */
 export type DemographicsKey = `${AgeBucket}/${Gender}`;
 
-/** A person's fused estimate, reported once enough samples agree. */
+/** Key of a cell counted by per-person labels, abstention included, e.g. `"25-34/unknown"`. */
+export type DemographicsLabelKey = `${AgeBucket}/${GenderLabel}`;
+
+/** A person's fused estimate, reported once enough good observations exist. */
 export interface PersonEstimate {
+  /** Fused age (quality-weighted median of the observations), years. */
   readonly ageYears: number;
-  readonly gender: Gender;
-  /** Confidence of `gender` after fusion, 0.5..1. */
+  /**
+   * The gender label: `unknown` while the fused confidence ({@link genderScore}) is below the
+   * reporting threshold chosen by measurement (src/track's FusionParams.minGenderConfidence).
+   */
+  readonly gender: GenderLabel;
+  /** Confidence of the more likely gender after fusion, 0.5..1 (calibrated: max(maleProbability, 1 - maleProbability)). */
   readonly genderScore: number;
-  /** Observations fused into this estimate. */
+  /** Fused, calibrated P(male), 0..1: what the demographics table counts this person as (e.g. 0.6 male, 0.4 female). */
+  readonly maleProbability: number;
+  /** Age interval the true age lies in with 80% probability (10th..90th percentile of the measured age error), years; absent without an age error model. */
+  readonly ageRangeYears?: readonly [low: number, high: number] | undefined;
+  /** Observations fused into this estimate (those above the quality floor that carried attributes). */
   readonly samples: number;
 }
 
@@ -120,6 +203,9 @@ export interface PersonLeftEvent extends PersonEventBase {
   readonly estimate: PersonEstimate | null;
 }
 
+/** An interval of a count, [low, high] people. */
+export type CountInterval = readonly [low: number, high: number];
+
 /** Per-source crowd demographics at one moment. */
 export interface DemographicsSnapshot {
   readonly type: 'demographics';
@@ -129,8 +215,23 @@ export interface DemographicsSnapshot {
   readonly peopleNow: number;
   /** Unique people seen in trailing windows and since start. */
   readonly unique: { readonly lastMinute: number; readonly lastHour: number; readonly lastDay: number; readonly sinceStart: number };
-  /** Unique people since start by age bucket x gender (only people with an estimate). */
+  /**
+   * Unique people since start with an estimate, by age bucket x gender, counted by their fused
+   * distributions (soft counts, not integers): a person with P(male) 0.6 adds 0.6 to a male cell and
+   * 0.4 to a female one, spread over age buckets by the age model's measured error. Sums to `estimated`.
+   */
   readonly byAgeGender: Readonly<Record<DemographicsKey, number>>;
+  /**
+   * 90% interval per cell of `byAgeGender` from the fused distributions (each person's share of a
+   * cell is an independent Bernoulli; normal approximation of the sum, clamped to [0, estimated]), people.
+   */
+  readonly byAgeGenderInterval: Readonly<Record<DemographicsKey, CountInterval>>;
+  /** Unique people since start with an estimate (the total of `byAgeGender`). */
+  readonly estimated: number;
+  /** Unique people since start without one yet (no observation good enough): in no cell. */
+  readonly withoutEstimate: number;
+  /** Unique people with an estimate by their per-person gender label; `unknown` is the explicit abstention share. */
+  readonly byGenderLabel: { readonly female: number; readonly male: number; readonly unknown: number };
   /** Mean dwell of people who left, ms (0 when none yet). */
   readonly averageDwellMs: number;
 }
@@ -186,6 +287,10 @@ export interface DescriptorPlan {
   readonly wanting: readonly BoxXyxy[];
   /** Boxes of live tracks that have all the descriptors they keep. */
   readonly satisfied: readonly BoxXyxy[];
+  /** Faces whose quality score (0..1) is below this get no descriptor. Absent: no quality gate. */
+  readonly qualityFloor?: number | undefined;
+  /** A face that continues no live track gets no descriptor (it waits for its second sighting). Default false. */
+  readonly newTracksWait?: boolean | undefined;
 }
 
 /** Which faces of a frame get a descriptor: none, every face, or as the tracker's plan says. */

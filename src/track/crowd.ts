@@ -5,7 +5,7 @@
  * snapshotted on frame time. Pure: no I/O, no clock; deterministic; memory bounded.
  */
 import { iou } from '../shared/geometry.ts';
-import type { BoxXyxy, DemographicsSnapshot, DescriptorPlan, FrameDetections, Gender, PersonEstimate, TrackEvent } from '../shared/messages.ts';
+import type { BoxXyxy, DemographicsSnapshot, DescriptorPlan, FaceQuality, FrameDetections, GenderLabel, PersonEstimate, TrackEvent } from '../shared/messages.ts';
 import { Demographics } from './demographics.ts';
 import type { DemographicsParams } from './demographics.ts';
 import { PersonFusion, fusionParams } from './fusion.ts';
@@ -46,6 +46,11 @@ export interface CrowdTrackerOptions {
    * another tracker of the same camera can recognise them ({@link CrowdTracker.importCarried}). Default false.
    */
   readonly carry?: boolean;
+  /**
+   * When tracks stop getting age/gender ({@link CrowdTracker.wantsAttributes}); `false` gives every
+   * face attributes (as before this schedule existed). Default {@link DEFAULT_ATTRIBUTE_SCHEDULE}.
+   */
+  readonly attributes?: Partial<AttributeSchedule> | false;
 }
 
 /**
@@ -73,12 +78,47 @@ const MAX_CARRY_QUEUE = 10_000;
 /** Default {@link CrowdTrackerOptions.descriptorsPerTrack}. */
 export const DEFAULT_DESCRIPTORS_PER_TRACK = 3;
 
-/** A face as {@link CrowdTracker.wantsDescriptor} sees it: before age/gender and descriptor. */
+/**
+ * Which faces of a track still need age/gender inference. A track is settled once its fused estimate
+ * has held (same gender label, age within the fusion's `stableAgeYears`) for `settleSamples` fused
+ * observations and either its gender is answered or it has `maxSamples` fused observations (more of
+ * the same will not decide it). A settled track gets attributes again only every `recheckMs`, or for
+ * a face whose quality is at least `improveFactor` x the best fused so far (much larger or more
+ * frontal). Faces below the fusion's quality floor never get attributes (fusion would ignore them)
+ * nor, while the schedule is on, a re-id descriptor. Defaults measured with bench:pipeline and
+ * bench:crowd (README): fused age and gender as with every face, at far fewer model runs.
+ */
+export interface AttributeSchedule {
+  /** Fused observations the estimate must hold for, count >= 1. Default 3. */
+  readonly settleSamples: number;
+  /** A track whose gender stays `unknown` settles after this many fused observations, count. Default 15. */
+  readonly maxSamples: number;
+  /** Re-check period of a settled track, ms of frame time. Default 3000. */
+  readonly recheckMs: number;
+  /** Quality ratio over the best fused observation that triggers a re-check, > 1. Default 1.3. */
+  readonly improveFactor: number;
+}
+
+export const DEFAULT_ATTRIBUTE_SCHEDULE: AttributeSchedule = Object.freeze({ settleSamples: 3, maxSamples: 15, recheckMs: 3000, improveFactor: 1.3 });
+
+function attributeSchedule(partial: Partial<AttributeSchedule> | false | undefined): AttributeSchedule | null {
+  if (partial === false) return null;
+  const s = { ...DEFAULT_ATTRIBUTE_SCHEDULE, ...partial };
+  if (!(Number.isInteger(s.settleSamples) && s.settleSamples >= 1)) throw new Error(`crowd option attributes.settleSamples must be an integer >= 1, got ${String(s.settleSamples)}`);
+  if (!(Number.isInteger(s.maxSamples) && s.maxSamples >= s.settleSamples)) throw new Error(`crowd option attributes.maxSamples must be an integer >= settleSamples, got ${String(s.maxSamples)}`);
+  if (!(Number.isFinite(s.recheckMs) && s.recheckMs >= 0)) throw new Error(`crowd option attributes.recheckMs must be a finite number >= 0, got ${String(s.recheckMs)}`);
+  if (!(s.improveFactor > 1 && Number.isFinite(s.improveFactor))) throw new Error(`crowd option attributes.improveFactor must be a finite number > 1, got ${String(s.improveFactor)}`);
+  return Object.freeze(s);
+}
+
+/** A face as {@link CrowdTracker.wantsDescriptor} and {@link CrowdTracker.wantsAttributes} see it: before age/gender and descriptor. */
 export interface DescriptorCandidate {
   /** Face box, source pixels. */
   readonly box: BoxXyxy;
   /** Detector score, 0..1; without it the score gates of the tracker are not applied. */
   readonly score?: number;
+  /** Observation quality (src/infer computes it right after detection); without it the quality rules are not applied. */
+  readonly quality?: FaceQuality;
 }
 
 /** One person, for `crowdlens run --summary`. */
@@ -92,10 +132,16 @@ export interface PersonSummary {
   readonly appearances: number;
   /** Total time in view over finished appearances, ms. */
   readonly dwellMs: number;
-  /** Fused estimate, or null while the agreement gate is not met. */
+  /** Fused age, years, or null while the person has no estimate (too few good observations). */
   readonly ageYears: number | null;
-  readonly gender: Gender | null;
+  /** Gender label (`unknown` below the fusion's reporting threshold), or null without an estimate. */
+  readonly gender: GenderLabel | null;
+  /** Confidence of the more likely gender, 0.5..1, or null without an estimate. */
   readonly genderScore: number | null;
+  /** Fused, calibrated P(male), or null without an estimate. */
+  readonly maleProbability: number | null;
+  /** 80% interval of the true age, years, when an age error model is configured. */
+  readonly ageRangeYears: readonly [number, number] | null;
   /** Observations fused. */
   readonly samples: number;
 }
@@ -117,6 +163,8 @@ export interface CrowdStats {
   readonly carryDropped: number;
   /** Carried people imported into the re-identification memory. */
   readonly carryImported: number;
+  /** Faces of confirmed or tentative tracks that arrived without age/gender (the schedule said they need none). */
+  readonly facesWithoutAttributes: number;
   readonly reid: ReidStats;
   /** People dropped from the demographics window table by its bound. */
   readonly demographicsEvicted: number;
@@ -133,6 +181,8 @@ interface TrackState {
   score: number;
   personId: number | null;
   lastReported: PersonEstimate | null;
+  /** Frame time of the latest face with attributes, ms (-Infinity before one). */
+  lastAttributesMs: number;
 }
 
 interface PersonRecord {
@@ -167,8 +217,11 @@ export function planWantsDescriptor(plan: DescriptorPlan, face: DescriptorCandid
     const overlap = iou(b, box);
     return overlap >= plan.iouThreshold && overlap > 0;
   };
+  const q = face.quality?.score;
+  if (plan.qualityFloor !== undefined && q !== undefined && q < plan.qualityFloor) return false;
   if (plan.wanting.some(continues)) return true;
   if (plan.satisfied.some(continues)) return false;
+  if (plan.newTracksWait) return false;
   return score === undefined || score >= plan.minScoreToStart;
 }
 
@@ -192,7 +245,8 @@ export class CrowdTracker {
   private descriptorSize: number | null = null;
   private readonly carry: boolean;
   private carried: CarriedPerson[] = [];
-  private counters = { frames: 0, persons: 0, returning: 0, personsEvicted: 0, tentativeDiscarded: 0, descriptorsRejected: 0, descriptorsIgnored: 0, carryDropped: 0, carryImported: 0 };
+  private readonly schedule: AttributeSchedule | null;
+  private counters = { frames: 0, persons: 0, returning: 0, personsEvicted: 0, tentativeDiscarded: 0, descriptorsRejected: 0, descriptorsIgnored: 0, carryDropped: 0, carryImported: 0, facesWithoutAttributes: 0 };
 
   constructor(options: CrowdTrackerOptions) {
     if (typeof options.sourceId !== 'string' || options.sourceId === '') throw new Error(`crowd option sourceId must be a non-empty string, got ${JSON.stringify(options.sourceId)}`);
@@ -212,8 +266,10 @@ export class CrowdTracker {
     this.maxPersons = maxPersons;
     this.tracker = new IouTracker({ ...FACE_TRACKER_PARAMS, ...options.tracker });
     this.fusionParams = fusionParams(options.fusion ?? {});
+    this.schedule = attributeSchedule(options.attributes);
     this.reid = new ReidMemory<DepartedPerson>(options.reid ?? {});
-    this.demographics = new Demographics(options.sourceId, options.demographics ?? {});
+    // The soft age split of the table uses the fusion's age error model unless the demographics have their own.
+    this.demographics = new Demographics(options.sourceId, { ageError: this.fusionParams.ageError, ...options.demographics });
   }
 
   /** Feeds one frame; returns its events: person.left, person.entered, person.updated, then any demographics snapshot. */
@@ -237,12 +293,14 @@ export class CrowdTracker {
       if (face === undefined) throw new Error(`tracker matched detectionIndex ${e.detectionIndex} outside frame.faces (length ${frame.faces.length}, seq ${frame.seq})`);
       let t = this.tracks.get(e.trackId);
       if (t === undefined) {
-        t = { fusion: new PersonFusion(this.fusionParams), descriptorSum: null, descriptorCount: 0, firstSeenMs: atMs, lastSeenMs: atMs, box: face.box, score: face.score, personId: null, lastReported: null };
+        t = { fusion: new PersonFusion(this.fusionParams), descriptorSum: null, descriptorCount: 0, firstSeenMs: atMs, lastSeenMs: atMs, box: face.box, score: face.score, personId: null, lastReported: null, lastAttributesMs: -Infinity };
         this.tracks.set(e.trackId, t);
       }
       t.lastSeenMs = atMs;
       t.box = face.box;
       t.score = face.score;
+      if (face.ageYears !== undefined) t.lastAttributesMs = atMs;
+      else this.counters.facesWithoutAttributes++;
       t.fusion.add(face);
       if (face.descriptor !== undefined) this.addDescriptor(t, face.descriptor, frame.seq);
       if (t.personId !== null) {
@@ -271,7 +329,9 @@ export class CrowdTracker {
    * empty box, or below minScoreToStart with no track to continue); true otherwise, so new and
    * tentative faces always get one. The tracker matches predicted boxes and assigns faces jointly,
    * so this is an estimate; a missed or extra descriptor changes nothing but which descriptors make
-   * up a track's first few. Pure: reads state, changes nothing.
+   * up a track's first few. With the attribute schedule on, faces below the fusion's quality floor
+   * get none, nor does the first face of a new track (most one-frame tracks are false detections);
+   * the track's next good faces fill its set. Pure: reads state, changes nothing.
    * @param atMs capture time of the frame the face is from, ms; tracks that will have ended by then
    *   (unmatched for more than maxMissedMs) are not continued. Default: no track counts as ended.
    */
@@ -293,7 +353,11 @@ export class CrowdTracker {
       if (t === undefined || (atMs !== undefined && atMs - t.lastSeenMs > p.maxMissedMs)) continue;
       (t.descriptorCount < this.descriptorsPerTrack ? wanting : satisfied).push(active.box);
     }
-    return { iouThreshold: p.iouThreshold, minScore: p.minScore, minScoreToStart: p.minScoreToStart ?? p.minScore, wanting, satisfied };
+    const plan: DescriptorPlan = { iouThreshold: p.iouThreshold, minScore: p.minScore, minScoreToStart: p.minScoreToStart ?? p.minScore, wanting, satisfied };
+    // With the attribute schedule on, faces below the quality floor get no descriptor (a poor crop makes a poor
+    // re-id descriptor; the track's next good faces fill its descriptorsPerTrack), and a face that starts a track
+    // waits for its second sighting (most one-frame tracks are detector false positives).
+    return this.schedule === null ? plan : { ...plan, qualityFloor: this.fusionParams.qualityFloor, newTracksWait: true };
   }
 
   /**
@@ -303,6 +367,60 @@ export class CrowdTracker {
    */
   expectedBoxes(atMs: number): BoxXyxy[] {
     return this.tracker.expectedBoxes(atMs).map((t) => t.box);
+  }
+
+  /**
+   * Whether age/gender of this face would change what the next {@link update} reports, so that the
+   * analyzer can skip the age/gender model for the others (see {@link AttributeSchedule}): false for
+   * faces the tracker will ignore, for faces below the fusion's quality floor, and for faces that only
+   * continue settled tracks, unless a track is due for its periodic re-check or the face's quality is
+   * `improveFactor` x the best fused so far; true otherwise (new and tentative faces, unsettled tracks).
+   * With the schedule off (`attributes: false`) true for every face. Like {@link wantsDescriptor} this
+   * is an estimate made before the tracker assigns faces; a wrong guess costs one skipped or one extra
+   * observation. Pure: reads state, changes nothing.
+   * @param atMs capture time of the frame the face is from, ms (for the re-check period and ended tracks).
+   */
+  wantsAttributes(face: DescriptorCandidate, atMs: number): boolean {
+    const s = this.schedule;
+    if (s === null) return true;
+    if (!this.trackable(face)) return false;
+    const q = face.quality?.score;
+    if (q !== undefined && q < this.fusionParams.qualityFloor) return false;
+    const continued = this.continuedTracks(face, atMs);
+    if (continued.length === 0) return this.canStart(face);
+    return continued.some((t) => {
+      const f = t.fusion;
+      const settled = f.stableSamples() >= s.settleSamples && (f.genderLabel() !== 'unknown' || f.samples >= s.maxSamples);
+      if (!settled) return true;
+      if (atMs - t.lastAttributesMs >= s.recheckMs) return true;
+      return q !== undefined && q >= f.bestQuality * s.improveFactor;
+    });
+  }
+
+  /** Not ignored by the tracker outright: a non-empty box and a score at or above its minScore. */
+  private trackable(face: DescriptorCandidate): boolean {
+    const { box, score } = face;
+    if (score !== undefined && !(score >= this.tracker.params.minScore)) return false;
+    return box[2] > box[0] && box[3] > box[1];
+  }
+
+  /** A face that continues no track starts one only at or above minScoreToStart. */
+  private canStart(face: DescriptorCandidate): boolean {
+    const p = this.tracker.params;
+    return face.score === undefined || face.score >= (p.minScoreToStart ?? p.minScore);
+  }
+
+  /** Tracks (still live at `atMs`) whose last box overlaps this face by at least the tracker's iouThreshold. */
+  private continuedTracks(face: DescriptorCandidate, atMs: number | undefined): TrackState[] {
+    const p = this.tracker.params;
+    const out: TrackState[] = [];
+    for (const active of this.tracker.activeTracks()) {
+      const t = this.tracks.get(active.id);
+      if (t === undefined || (atMs !== undefined && atMs - t.lastSeenMs > p.maxMissedMs)) continue;
+      const overlap = iou(active.box, face.box);
+      if (overlap >= p.iouThreshold && overlap > 0) out.push(t);
+    }
+    return out;
   }
 
   /** Ends every track at `atMs` (end of stream) and returns their person.left events and a final snapshot. */
@@ -329,6 +447,8 @@ export class CrowdTracker {
       ageYears: r.estimate?.ageYears ?? null,
       gender: r.estimate?.gender ?? null,
       genderScore: r.estimate?.genderScore ?? null,
+      maleProbability: r.estimate?.maleProbability ?? null,
+      ageRangeYears: r.estimate?.ageRangeYears ?? null,
       samples: r.samples,
     }));
   }

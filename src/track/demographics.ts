@@ -1,11 +1,16 @@
 /**
  * Per-camera demographics from person lifecycle calls: people in view, unique people in trailing
  * windows (by frame time), unique people by age bucket x gender, mean dwell of people who left.
+ * The age x gender table counts each person by their fused distribution (soft counts): their
+ * calibrated P(male) splits them between the genders and the age model's measured error
+ * (`ageError`) splits them over age buckets; each cell carries a 90% interval. Per-person gender
+ * labels (with `unknown`) are counted separately.
  * Memory is bounded: per-person last-seen times older than the longest window are dropped, and the
  * table is capped at `maxPeople` (oldest sighting dropped first, counted). Pure: time comes from callers.
  */
-import { AGE_BUCKETS, ageBucketOf } from '../shared/messages.ts';
-import type { DemographicsKey, DemographicsSnapshot, Gender, PersonEstimate } from '../shared/messages.ts';
+import { ageBucketShares, validateAgeErrorModel, type AgeErrorModel } from '../shared/age-error.ts';
+import { AGE_BUCKETS } from '../shared/messages.ts';
+import type { CountInterval, DemographicsKey, DemographicsSnapshot, Gender, GenderLabel, PersonEstimate } from '../shared/messages.ts';
 
 /** Demographics parameters. */
 export interface DemographicsParams {
@@ -15,6 +20,8 @@ export interface DemographicsParams {
   dayMs: number;
   /** People remembered for the trailing windows at most; beyond it the oldest sighting is dropped (counted). Default 200000. */
   maxPeople: number;
+  /** The age model's measured error, for the soft age-bucket split; without it each person counts in their estimate's bucket. Default none. */
+  ageError: AgeErrorModel | undefined;
 }
 
 export const DEFAULT_DEMOGRAPHICS_PARAMS: DemographicsParams = Object.freeze({
@@ -22,7 +29,11 @@ export const DEFAULT_DEMOGRAPHICS_PARAMS: DemographicsParams = Object.freeze({
   hourMs: 3_600_000,
   dayMs: 86_400_000,
   maxPeople: 200_000,
+  ageError: undefined,
 });
+
+/** z of a two-sided 90% normal interval. */
+const Z90 = 1.6448536269514722;
 
 const GENDERS: readonly Gender[] = ['female', 'male'];
 
@@ -35,16 +46,36 @@ export function emptyAgeGender(): Record<DemographicsKey, number> {
 
 interface PersonRow {
   lastSeenMs: number;
-  /** Cell this person is counted in, once they have an estimate. */
-  key: DemographicsKey | null;
+  /** This person's share of each cell (sums to 1) once they have an estimate. */
+  shares: Record<DemographicsKey, number> | null;
+  label: GenderLabel | null;
 }
+
+/** A person's share of each age bucket x gender cell, from their estimate. */
+export function cellShares(estimate: Pick<PersonEstimate, 'ageYears' | 'maleProbability'>, ageError: AgeErrorModel | undefined): Record<DemographicsKey, number> {
+  const ages = ageBucketShares(estimate.ageYears, ageError);
+  const pm = Math.min(1, Math.max(0, estimate.maleProbability));
+  const out = emptyAgeGender();
+  for (const b of AGE_BUCKETS) {
+    out[`${b}/male`] = ages[b] * pm;
+    out[`${b}/female`] = ages[b] * (1 - pm);
+  }
+  return out;
+}
+
+const round3 = (v: number): number => Math.round(v * 1000) / 1000;
 
 /** Demographics of one source. */
 export class Demographics {
   readonly params: Readonly<DemographicsParams>;
+  private readonly ageError: AgeErrorModel | undefined;
   private readonly inView = new Set<number>();
   private readonly people = new Map<number, PersonRow>();
   private readonly cells = emptyAgeGender();
+  /** Per cell, the sum of share x (1 - share) over people: the variance of the cell count. */
+  private readonly cellVariance = emptyAgeGender();
+  private readonly labels = { female: 0, male: 0, unknown: 0 };
+  private estimated = 0;
   private sinceStart = 0;
   private dwellSumMs = 0;
   private departures = 0;
@@ -57,7 +88,9 @@ export class Demographics {
       if (!(Number.isFinite(p[k]) && p[k] > 0)) throw new Error(`demographics param ${k} must be a finite number > 0, got ${String(p[k])}`);
     }
     if (!(Number.isInteger(p.maxPeople) && p.maxPeople >= 1)) throw new Error(`demographics param maxPeople must be an integer >= 1, got ${String(p.maxPeople)}`);
+    if (p.ageError !== undefined) validateAgeErrorModel(p.ageError, 'demographics param ageError');
     this.params = Object.freeze(p);
+    this.ageError = p.ageError;
   }
 
   /** A confirmed person came into view; `returning` people were already counted since start. */
@@ -67,7 +100,7 @@ export class Demographics {
       // A returning person dropped from the table (older than a day) was still counted since start.
       if (!returning) this.sinceStart++;
       this.people.delete(personId);
-      this.people.set(personId, { lastSeenMs: atMs, key: null });
+      this.people.set(personId, { lastSeenMs: atMs, shares: null, label: null });
       this.evictIfFull();
     }
     this.seen(personId, atMs);
@@ -79,15 +112,22 @@ export class Demographics {
     if (row !== undefined) row.lastSeenMs = Math.max(row.lastSeenMs, atMs);
   }
 
-  /** The person's latest fused estimate; moves them between cells when it changes. */
+  /** The person's latest fused estimate; moves their shares between cells and their label between counts when it changes. */
   estimate(personId: number, estimate: PersonEstimate): void {
     const row = this.people.get(personId);
     if (row === undefined) return;
-    const key: DemographicsKey = `${ageBucketOf(estimate.ageYears)}/${estimate.gender}`;
-    if (row.key === key) return;
-    if (row.key !== null) this.cells[row.key]--;
-    this.cells[key]++;
-    row.key = key;
+    const shares = cellShares(estimate, this.ageError);
+    if (row.shares === null) this.estimated++;
+    for (const k of Object.keys(shares) as DemographicsKey[]) {
+      const before = row.shares?.[k] ?? 0;
+      const after = shares[k];
+      this.cells[k] += after - before;
+      this.cellVariance[k] += after * (1 - after) - before * (1 - before);
+    }
+    row.shares = shares;
+    if (row.label !== null) this.labels[row.label]--;
+    this.labels[estimate.gender]++;
+    row.label = estimate.gender;
   }
 
   /** The person left after `dwellMs` in view (one appearance). */
@@ -122,9 +162,23 @@ export class Demographics {
       atMs,
       peopleNow: this.inView.size,
       unique: { lastMinute, lastHour, lastDay, sinceStart: this.sinceStart },
-      byAgeGender: { ...this.cells },
+      byAgeGender: Object.fromEntries(Object.entries(this.cells).map(([k, v]) => [k, round3(Math.max(0, v))])) as Record<DemographicsKey, number>,
+      byAgeGenderInterval: this.intervals(),
+      estimated: this.estimated,
+      withoutEstimate: Math.max(0, this.sinceStart - this.estimated),
+      byGenderLabel: { ...this.labels },
       averageDwellMs: this.departures > 0 ? this.dwellSumMs / this.departures : 0,
     };
+  }
+
+  private intervals(): Record<DemographicsKey, CountInterval> {
+    const out = {} as Record<DemographicsKey, CountInterval>;
+    for (const k of Object.keys(this.cells) as DemographicsKey[]) {
+      const mean = Math.max(0, this.cells[k]);
+      const sd = Math.sqrt(Math.max(0, this.cellVariance[k]));
+      out[k] = [round3(Math.max(0, mean - Z90 * sd)), round3(Math.min(this.estimated, mean + Z90 * sd))];
+    }
+    return out;
   }
 
   private evictIfFull(): void {

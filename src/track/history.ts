@@ -7,7 +7,7 @@
  * but no longer de-duplicated, and the overflow is counted).
  */
 import type { HistoryBucket } from '../shared/api.ts';
-import type { DemographicsKey } from '../shared/messages.ts';
+import type { DemographicsLabelKey } from '../shared/messages.ts';
 
 /** History parameters. */
 export interface HistoryParams {
@@ -27,7 +27,7 @@ const HOUR_MS = 3_600_000;
 /** A person in view in one frame: a key unique within the camera (over restarts), and their cell once estimated. */
 export interface SeenPerson {
   readonly key: string;
-  readonly cell: DemographicsKey | null;
+  readonly cell: DemographicsLabelKey | null;
 }
 
 interface Bucket {
@@ -37,7 +37,7 @@ interface Bucket {
   peopleSum: number;
   peopleSamples: number;
   /** Person key -> latest cell. */
-  readonly people: Map<string, DemographicsKey | null>;
+  readonly people: Map<string, DemographicsLabelKey | null>;
   overflow: number;
   entered: number;
   returning: number;
@@ -97,7 +97,7 @@ class BucketRing {
 
 function summarise(b: Bucket | undefined, startMs: number, widthMs: number): HistoryBucket {
   if (b === undefined) return { startMs, endMs: startMs + widthMs, frames: 0, peopleNowMax: 0, peopleNowMean: 0, unique: 0, entered: 0, returning: 0, left: 0, averageDwellMs: null, byAgeGender: {} };
-  const byAgeGender: Partial<Record<DemographicsKey, number>> = {};
+  const byAgeGender: Partial<Record<DemographicsLabelKey, number>> = {};
   for (const cell of b.people.values()) if (cell !== null) byAgeGender[cell] = (byAgeGender[cell] ?? 0) + 1;
   return {
     startMs,

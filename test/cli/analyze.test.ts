@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadTrustModel } from '../../src/infer/trust.ts';
 
 // The real CLI, as a user runs it: bin/crowdlens.js -> tsx -> src/cli/main.ts.
 const BIN = path.resolve('bin/crowdlens.js');
@@ -58,7 +59,11 @@ describe('crowdlens analyze', () => {
       const faces = ok['faces'] as Array<Record<string, unknown>>;
       expect(faces.length).toBeGreaterThanOrEqual(2);
       for (const f of faces) {
-        expect(Object.keys(f).sort()).toEqual(['ageYears', 'box', 'gender', 'genderScore', 'score']);
+        expect(Object.keys(f).sort()).toEqual(['ageYears', 'box', 'gender', 'genderLabel', 'genderScore', 'maleProbability', 'quality', 'score']);
+        // The label abstains (unknown) below the measured confidence, and otherwise says the model's gender.
+        const pm = f['maleProbability'] as number;
+        expect(f['genderLabel']).toBe(Math.max(pm, 1 - pm) >= loadTrustModel().thresholds.faceMinGenderConfidence ? f['gender'] : 'unknown');
+        expect(f['quality'] as number).toBeGreaterThan(0);
         const box = f['box'] as number[];
         expect(box).toHaveLength(4);
         for (const v of box) expect(Math.round(v * 10) / 10).toBe(v);
@@ -81,7 +86,7 @@ describe('crowdlens analyze', () => {
     const r = await crowdlens(['analyze', path.join(dir, 'in', 'a.jpg'), path.join(dir, 'nope.jpg')]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/a\.jpg 960x\d+: \d+ faces/);
-    expect(r.stdout).toMatch(/[FM] \d+ \(gender 0\.\d\d, face [01]\.\d\d\)/);
+    expect(r.stdout).toMatch(/[FM?] \d+ \(gender 0\.\d\d, P\(male\) [01]\.\d\d, face [01]\.\d\d\)/);
     expect(r.stdout).toMatch(/nope\.jpg: error: .*no such file/);
   });
 

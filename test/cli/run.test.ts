@@ -102,7 +102,7 @@ describe('crowdlens run', () => {
     expect(summary.uniquePersons).toBe(entered.size);
     expect(summary.persons.map((p) => p.id).sort()).toEqual([...entered].sort());
     for (const key of Object.keys(summary.demographics)) expect(key).toMatch(/^(0-12|13-17|18-24|25-34|35-44|45-54|55-64|65\+)\/(female|male)$/);
-    for (const p of summary.persons) expect(Object.keys(p).sort()).toEqual(['ageYears', 'firstSeenMs', 'gender', 'id', 'lastSeenMs', 'samples']);
+    for (const p of summary.persons) expect(Object.keys(p).sort()).toEqual(['ageYears', 'firstSeenMs', 'gender', 'id', 'lastSeenMs', 'maleProbability', 'samples']);
   });
 
   it('stops cleanly on Ctrl-C (SIGINT to the process group) during a real-time run and still writes the summary', async () => {

@@ -77,7 +77,7 @@ describe('FaceAnalyzer (default detector and age/gender model)', () => {
       expect(f.score).toBe(1);
       expectPlausible(f, img);
       if (f.gender === gender) genderRight++;
-      ageErr += Math.abs(f.ageYears - Number(age));
+      ageErr += Math.abs((f.ageYears ?? NaN) - Number(age));
     }
     expect(genderRight).toBeGreaterThanOrEqual(9);
     expect(ageErr / chosen.length).toBeLessThan(12);
@@ -151,6 +151,73 @@ describe('FaceAnalyzer (default detector and age/gender model)', () => {
     await onePass.close();
     expect(chosen.map((f) => f.descriptor !== undefined)).toEqual(chosen.map(inLeftHalf));
     expect(chosen.map((f) => f.descriptor?.length)).toContain(1024);
+  });
+
+  it('gives each face keypoints, a quality from them, and a calibrated P(male)', async () => {
+    const faces = await analyzer.analyze(two);
+    for (const f of faces) {
+      const lm = f.landmarks;
+      expect(lm).toBeDefined();
+      if (!lm) continue;
+      // Keypoints inside the box; the subject's right eye is on the image's left of a frontal face.
+      for (const p of [lm.rightEye, lm.leftEye, lm.nose, lm.mouth]) {
+        expect(p[0]).toBeGreaterThan(f.box[0]);
+        expect(p[0]).toBeLessThan(f.box[2]);
+        expect(p[1]).toBeGreaterThan(f.box[1]);
+        expect(p[1]).toBeLessThan(f.box[3]);
+      }
+      expect(lm.rightEye[0]).toBeLessThan(lm.leftEye[0]);
+      expect(lm.mouth[1]).toBeGreaterThan(lm.nose[1]);
+      const q = f.quality;
+      expect(q?.score).toBeGreaterThan(0.3);
+      expect(q?.score).toBeLessThanOrEqual(1);
+      expect(Math.abs(q?.rollDeg ?? 99)).toBeLessThan(20);
+      expect(q?.sharpness).toBeGreaterThan(0);
+      expect(q?.sidePx).toBeCloseTo(Math.sqrt((f.box[2] - f.box[0]) * (f.box[3] - f.box[1])), 6);
+      // Both are men: the calibrated P(male) agrees with the model's label.
+      expect(f.maleProbability).toBeGreaterThan(0.5);
+    }
+  });
+
+  it('wantAttributes spares age/gender for the faces it declines, deciding from box, score, keypoints and quality', async () => {
+    const all = await analyzer.analyze(two);
+    const seen: Face[] = [];
+    const some = await analyzer.analyze(two, {
+      wantAttributes: (f) => {
+        seen.push(f as Face);
+        return (f.box[0] + f.box[2]) / 2 < two.width / 2;
+      },
+    });
+    expect(seen).toHaveLength(2);
+    for (const f of seen) {
+      expect(f.quality).toBeDefined();
+      expect(f.landmarks).toBeDefined();
+    }
+    expect(some.map((f) => f.box)).toEqual(all.map((f) => f.box));
+    for (const [i, f] of some.entries()) {
+      const left = (f.box[0] + f.box[2]) / 2 < two.width / 2;
+      if (left) expect([f.ageYears, f.gender, f.maleProbability]).toEqual([all[i]?.ageYears, all[i]?.gender, all[i]?.maleProbability]);
+      else expect([f.ageYears, f.gender, f.genderScore, f.maleProbability]).toEqual([undefined, undefined, undefined, undefined]);
+      expect(f.quality).toEqual(all[i]?.quality);
+    }
+  });
+
+  it('rotates the age/gender crop upright on the eye line for a rolled face', async () => {
+    // A real labeled face rotated by 30 degrees: blazeface's eye line finds the roll, the crop undoes it.
+    const file = path.join(UTK, '35_0_0_20170105165146660.jpg');
+    const { data, info } = await sharp(file).rotate(30, { background: { r: 128, g: 128, b: 128 } }).extend({ top: 100, bottom: 100, left: 100, right: 100, background: { r: 128, g: 128, b: 128 } }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const rolled: RgbImage = { data: new Uint8Array(data), width: info.width, height: info.height, channels: 3 };
+    const upright = await loadImage(file);
+    const off = await createFaceAnalyzer({ ageGender: 'age_gender', rollCorrectionMinDeg: Infinity });
+    const [plain] = await off.analyze(rolled);
+    const [corrected] = await analyzer.analyze(rolled);
+    const [reference] = await analyzer.analyze((await import('../../bench/lib/faces.ts')).withBorder(upright, 100).image);
+    await off.close();
+    expect(corrected?.quality?.rollDeg).toBeGreaterThan(22);
+    expect(corrected?.quality?.rollDeg).toBeLessThan(38);
+    // Corrected, the estimate is close to the upright face's; uncorrected it is further off.
+    const gap = (f: Face | undefined): number => Math.abs((f?.ageYears ?? NaN) - (reference?.ageYears ?? NaN)) + 20 * Math.abs((f?.genderScore ?? NaN) * (f?.gender === 'male' ? 1 : -1) - (reference?.genderScore ?? NaN) * (reference?.gender === 'male' ? 1 : -1));
+    expect(gap(corrected)).toBeLessThan(gap(plain));
   });
 
   it('rejects unknown models and analyze after close', async () => {
@@ -229,5 +296,8 @@ describe('tiling helpers', () => {
     const part = { box: [150, 100, 200, 200] as const, score: 0.9, cut: true };
     const other = { box: [400, 100, 480, 190] as const, score: 0.7, cut: false };
     expect(mergeDetections([part, whole, other])).toEqual([{ box: whole.box, score: 0.8 }, { box: other.box, score: 0.7 }]);
+    // Keypoints travel with the kept detection.
+    const lm = { rightEye: [120, 130], leftEye: [180, 130], nose: [150, 150], mouth: [150, 175], rightEar: [105, 140], leftEar: [195, 140] } as const;
+    expect(mergeDetections([{ ...whole, landmarks: lm }])).toEqual([{ box: whole.box, score: 0.8, landmarks: lm }]);
   });
 });

@@ -74,6 +74,35 @@ describe('BlazeFaceDetector', () => {
     }
   });
 
+  it('gives six keypoints per face in source pixels; a mirrored image mirrors them and swaps right and left', async () => {
+    const faces = await det.detect(two);
+    const mirrored = await det.detect(flipX(two));
+    for (const f of faces) {
+      const lm = f.landmarks;
+      expect(lm).toBeDefined();
+      if (!lm) continue;
+      for (const p of [lm.rightEye, lm.leftEye, lm.nose, lm.mouth]) {
+        expect(p[0]).toBeGreaterThan(f.box[0]);
+        expect(p[0]).toBeLessThan(f.box[2]);
+        expect(p[1]).toBeGreaterThan(f.box[1]);
+        expect(p[1]).toBeLessThan(f.box[3]);
+      }
+      // The subject's right eye is on the image's left; eyes above the nose, the nose above the mouth.
+      expect(lm.rightEye[0]).toBeLessThan(lm.leftEye[0]);
+      expect(Math.max(lm.rightEye[1], lm.leftEye[1])).toBeLessThan(lm.mouth[1]);
+      const cx = (f.box[0] + f.box[2]) / 2;
+      const m = mirrored.find((g) => Math.abs(two.width - (g.box[0] + g.box[2]) / 2 - cx) < 10);
+      const ml = m?.landmarks;
+      expect(ml).toBeDefined();
+      if (!ml) continue;
+      const side = f.box[2] - f.box[0];
+      // In the mirror the subject's right eye is where the left one was, mirrored.
+      expect(Math.abs(two.width - ml.rightEye[0] - lm.leftEye[0])).toBeLessThan(0.08 * side);
+      expect(Math.abs(ml.rightEye[1] - lm.leftEye[1])).toBeLessThan(0.08 * side);
+      expect(Math.abs(two.width - ml.nose[0] - lm.nose[0])).toBeLessThan(0.08 * side);
+    }
+  });
+
   it('works on portrait frames: a tall crop finds the same face at the crop offset', async () => {
     const full = await det.detect(two);
     const face = full.reduce((a, b) => (a.box[0] < b.box[0] ? a : b)).box;

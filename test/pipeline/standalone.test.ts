@@ -77,7 +77,15 @@ describe('runPipeline on a real clip', () => {
     expect(summary.uniquePersons).toBeGreaterThanOrEqual(1);
     expect(summary.uniquePersons).toBeLessThanOrEqual(truth.unique_persons + 2);
     const estimated = summary.persons.filter((p) => p.ageYears !== null);
-    expect(Object.values(summary.demographics).reduce((a, b) => a + b, 0)).toBe(estimated.length);
+    // Soft counts (3 decimals per cell): they add up to the persons with an estimate.
+    expect(Object.values(summary.demographics).reduce((a, b) => a + b, 0)).toBeCloseTo(estimated.length, 1);
+    expect(summary.withoutEstimate).toBe(summary.uniquePersons - estimated.length);
+    expect(summary.byGenderLabel.female + summary.byGenderLabel.male + summary.byGenderLabel.unknown).toBe(estimated.length);
+    for (const [k, n] of Object.entries(summary.demographics)) {
+      const [lo, hi] = summary.demographicsInterval[k] as readonly [number, number];
+      expect(lo).toBeLessThanOrEqual(n);
+      expect(hi).toBeGreaterThanOrEqual(n);
+    }
     for (const p of summary.persons) expect(p.lastSeenMs).toBeGreaterThanOrEqual(p.firstSeenMs);
 
     // Track rows only name confirmed persons, and frames come in order.
@@ -99,6 +107,31 @@ describe('runPipeline on a real clip', () => {
       for (const t of f.tracks) if (faces.some((face) => face.descriptor !== undefined && face.box.every((v, c) => v === t.box[c]))) perPerson.set(t.trackId, (perPerson.get(t.trackId) ?? 0) + 1);
     }
     for (const n of perPerson.values()) expect(n).toBeLessThanOrEqual(DEFAULT_DESCRIPTORS_PER_TRACK);
+  });
+
+  it('spares age/gender for settled tracks (the tracker wantsAttributes hint) with the same people and estimates', async () => {
+    const run = async (attributes: boolean): Promise<{ result: Awaited<ReturnType<typeof runPipeline>>; detections: FrameDetections[] }> => {
+      const detections: FrameDetections[] = [];
+      const result = await runPipeline({ sinks: [{ onDetections: (d) => void detections.push(d) }] }, { logger, stages: () => createStages({ source: clip, sourceId: 'clip', realtime: false, config, ...(attributes ? {} : { tracker: { attributes: false } }) }, { logger }) });
+      return { result, detections };
+    };
+    const every = await run(false);
+    const scheduled = await run(true);
+    expect(every.result.stats.attributes).toBe(every.result.stats.faces);
+    expect(scheduled.result.stats.faces).toBe(every.result.stats.faces);
+    expect(scheduled.result.stats.attributes).toBeLessThan(scheduled.result.stats.faces);
+    const bare = scheduled.detections.flatMap((d) => d.faces.filter((f) => f.ageYears === undefined));
+    expect(bare.length).toBe(scheduled.result.stats.faces - scheduled.result.stats.attributes);
+    // A spared face still has its box, score, keypoints and quality for the tracker.
+    for (const f of bare) expect([f.quality !== undefined, f.landmarks !== undefined, f.gender, f.maleProbability]).toEqual([true, true, undefined, undefined]);
+    // The same people, and fused estimates that moved little: the spared faces were of settled tracks.
+    expect(scheduled.result.persons.map((p) => p.id)).toEqual(every.result.persons.map((p) => p.id));
+    for (const [i, p] of scheduled.result.persons.entries()) {
+      const q = every.result.persons[i];
+      if (p.ageYears === null || q?.ageYears == null) continue;
+      expect(Math.abs(p.ageYears - q.ageYears)).toBeLessThan(3);
+      expect(Math.abs((p.maleProbability ?? NaN) - (q.maleProbability ?? NaN))).toBeLessThan(0.15);
+    }
   });
 
   it('stops on abort, finishes open tracks and leaves no ffmpeg behind', async () => {

@@ -58,7 +58,7 @@ describe('re-identification carried across an owner change (opt-in)', () => {
           inView: false,
           descriptor: unitVector(99),
           descriptorCount: 1,
-          fusion: { samples: 0, ignored: 0, droppedAgeSamples: 0, totalWeight: 0, maleLogOdds: 0, ages: [] },
+          fusion: { samples: 0, ignored: 0, withoutAttributes: 0, droppedAgeSamples: 0, bestQuality: 0, totalWeight: 0, sumSquaredWeight: 0, weightedLogOdds: 0, ages: [] },
           lastReported: null,
         },
       ]),

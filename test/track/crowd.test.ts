@@ -3,8 +3,8 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FaceresDescriber } from '../../src/infer/faceres.ts';
-import type { BoxXyxy, DemographicsSnapshot, Face, FrameDetections, Gender, PersonEnteredEvent, PersonLeftEvent, PersonUpdatedEvent, TrackEvent } from '../../src/shared/messages.ts';
-import { CrowdTracker } from '../../src/track/crowd.ts';
+import type { BoxXyxy, DemographicsSnapshot, Face, FaceQuality, FrameDetections, Gender, PersonEnteredEvent, PersonLeftEvent, PersonUpdatedEvent, TrackEvent } from '../../src/shared/messages.ts';
+import { CrowdTracker, DEFAULT_ATTRIBUTE_SCHEDULE } from '../../src/track/crowd.ts';
 import { DEFAULT_REID_PARAMS, cosineSimilarity } from '../../src/track/reid.ts';
 import { unitVector } from '../support/vectors.ts';
 
@@ -59,18 +59,20 @@ describe('CrowdTracker on synthetic sequences', () => {
     const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
     const ev = run(crowd, frames(30, [{ from: 0, to: 20, start: [100, 100, 190, 200], dx: 2, ageYears: 30, gender: 'female' }]));
     expect(entered(ev)).toEqual([{ type: 'person.entered', sourceId: 'cam1', personId: 1, atMs: 200, box: [104, 100, 194, 200], returning: false }]);
-    // Fusion needs minSamples (5) before the first estimate; a constant estimate is reported once.
+    // Fusion needs minSamples (3) before the first estimate, reached at confirmation; a constant estimate is reported once.
     const up = updated(ev);
     expect(up).toHaveLength(1);
-    expect(up[0]).toMatchObject({ personId: 1, atMs: 400, estimate: { ageYears: 30, gender: 'female', samples: 5 } });
+    expect(up[0]).toMatchObject({ personId: 1, atMs: 200, estimate: { ageYears: 30, gender: 'female', samples: 3 } });
     const l = left(ev);
     expect(l).toHaveLength(1);
     // Unmatched for more than maxMissedMs (500): ended at frame 25 (2500 ms), last seen at 1900 ms.
     expect(l[0]).toMatchObject({ personId: 1, atMs: 2500, firstSeenMs: 0, lastSeenMs: 1900, dwellMs: 1900, estimate: { ageYears: 30, gender: 'female', samples: 20 } });
-    expect(crowd.persons()).toEqual([{ id: 1, firstSeenMs: 0, lastSeenMs: 1900, appearances: 1, dwellMs: 1900, ageYears: 30, gender: 'female', genderScore: expect.any(Number), samples: 20 }]);
+    expect(crowd.persons()).toEqual([{ id: 1, firstSeenMs: 0, lastSeenMs: 1900, appearances: 1, dwellMs: 1900, ageYears: 30, gender: 'female', genderScore: expect.any(Number), maleProbability: expect.any(Number), ageRangeYears: null, samples: 20 }]);
     const s = crowd.snapshot(3000);
-    expect(s).toMatchObject({ peopleNow: 0, unique: { lastMinute: 1, sinceStart: 1 }, averageDwellMs: 1900 });
-    expect(s.byAgeGender['25-34/female']).toBe(1);
+    expect(s).toMatchObject({ peopleNow: 0, unique: { lastMinute: 1, sinceStart: 1 }, averageDwellMs: 1900, estimated: 1, withoutEstimate: 0, byGenderLabel: { female: 1, male: 0, unknown: 0 } });
+    // Frames say female with 0.9 (uncalibrated): the person counts 0.9 female, 0.1 male.
+    expect(s.byAgeGender['25-34/female']).toBeCloseTo(0.9, 3);
+    expect(s.byAgeGender['25-34/male']).toBeCloseTo(0.1, 3);
   });
 
   it('a returning person with the same descriptor keeps their id and the unique count', () => {
@@ -130,8 +132,8 @@ describe('CrowdTracker on synthetic sequences', () => {
     expect(byId.get(1)?.box[0]).toBeGreaterThan(500);
     expect(byId.get(2)?.box[0]).toBeLessThan(200);
     const s = crowd.snapshot(5000);
-    expect(s.byAgeGender['55-64/male']).toBe(1);
-    expect(s.byAgeGender['18-24/female']).toBe(1);
+    expect(s.byAgeGender['55-64/male']).toBeCloseTo(0.9, 3);
+    expect(s.byAgeGender['18-24/female']).toBeCloseTo(0.9, 3);
   });
 
   it('reports a changed estimate (age by >= 1 year, or a gender flip)', () => {
@@ -205,8 +207,8 @@ function runWanted(crowd: CrowdTracker, fs: readonly FrameDetections[]): { event
 describe('CrowdTracker.wantsDescriptor', () => {
   const walker: Walker = { from: 0, to: 20, start: [100, 100, 190, 200], dx: 2, ageYears: 30, gender: 'female', descriptor: unitVector(1) };
 
-  it('asks for new and tentative faces, not for a track that has descriptorsPerTrack', () => {
-    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, descriptorsPerTrack: 4 });
+  it('asks for new and tentative faces, not for a track that has descriptorsPerTrack (attribute schedule off)', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, descriptorsPerTrack: 4, attributes: false });
     expect(crowd.descriptorsPerTrack).toBe(4);
     const fs = frames(10, [walker]);
     const faceAt = (k: number): Face => (fs[k] as FrameDetections).faces[0] as Face;
@@ -229,6 +231,21 @@ describe('CrowdTracker.wantsDescriptor', () => {
     expect(crowd.wantsDescriptor({ box: [120, 100, 210, 200], score: 0.9 }, 900 + TRACKER.maxMissedMs + 100)).toBe(true);
   });
 
+  it('with the schedule on, a new face waits for its second sighting: one-frame tracks cost no descriptor', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    const fs = frames(10, [walker]);
+    const wanted: boolean[] = [];
+    for (const f of fs) {
+      const face = f.faces[0] as Face;
+      const want = crowd.wantsDescriptor(face, f.capturedAtMs);
+      wanted.push(want);
+      const { descriptor: _unused, ...bare } = face;
+      crowd.update({ ...f, faces: [want ? face : bare] });
+    }
+    expect(wanted).toEqual([false, true, true, true, false, false, false, false, false, false]);
+    expect(crowd.wantsDescriptor({ box: [600, 100, 690, 200], score: 0.9 }, 1000)).toBe(false);
+  });
+
   it('gives the same people, returns and events as a descriptor for every face, from a few per track', () => {
     const walkers: Walker[] = [
       walker,
@@ -237,9 +254,9 @@ describe('CrowdTracker.wantsDescriptor', () => {
       { from: 95, to: 110, start: [300, 300, 390, 400], dx: 0, ageYears: 50, gender: 'male', descriptor: unitVector(2) },
     ];
     const fs = frames(120, walkers);
-    const every = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 1000 });
+    const every = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 1000, attributes: false });
     const expected = [...run(every, fs), ...every.finish(12_000)];
-    const few = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 1000 });
+    const few = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 1000, attributes: false });
     const { events, asked, offered } = runWanted(few, fs);
     events.push(...few.finish(12_000));
     expect(events).toEqual(expected);
@@ -270,6 +287,98 @@ describe('CrowdTracker.wantsDescriptor', () => {
     expect(() => new CrowdTracker({ sourceId: 'cam1', descriptorsPerTrack: 0 })).toThrow(/descriptorsPerTrack must be an integer >= 1 or Infinity, got 0/);
     expect(() => new CrowdTracker({ sourceId: 'cam1', descriptorsPerTrack: 2.5 })).toThrow(/descriptorsPerTrack.*2\.5/);
     expect(new CrowdTracker({ sourceId: 'cam1' }).descriptorsPerTrack).toBe(3);
+  });
+});
+
+/** Feeds the frames as the pipeline does: a face keeps its age/gender only where `wantsAttributes` asks for it. */
+function runScheduled(crowd: CrowdTracker, fs: readonly FrameDetections[], quality = (_k: number): FaceQuality | undefined => undefined): { events: TrackEvent[]; asked: boolean[] } {
+  const events: TrackEvent[] = [];
+  const asked: boolean[] = [];
+  for (const [k, f] of fs.entries()) {
+    const faces = f.faces.map((face): Face => {
+      const qy = quality(k);
+      const withQ = qy ? { ...face, quality: qy } : face;
+      const want = crowd.wantsAttributes(withQ, f.capturedAtMs);
+      asked.push(want);
+      if (want) return withQ;
+      return { box: withQ.box, score: withQ.score, ...(qy ? { quality: qy } : {}), ...(face.descriptor ? { descriptor: face.descriptor } : {}) };
+    });
+    events.push(...crowd.update({ ...f, faces }));
+  }
+  return { events, asked };
+}
+
+const goodQuality = (score: number): FaceQuality => ({ score, sidePx: 95, rollDeg: 0, yaw: 0 });
+
+describe('CrowdTracker.wantsAttributes', () => {
+  const walker: Walker = { from: 0, to: 60, start: [100, 100, 190, 200], dx: 1, ageYears: 30, gender: 'female' };
+
+  it('stops asking once the estimate is settled, re-checks every recheckMs, and asks for a much better face', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    // Quality 0.5 throughout, except one face of quality 0.8 at frame 45 (much larger / more frontal).
+    const { asked } = runScheduled(crowd, frames(60, [walker]), (k) => goodQuality(k === 45 ? 0.8 : 0.5));
+    const s = DEFAULT_ATTRIBUTE_SCHEDULE;
+    // Estimate from frame 2 (minSamples 3); it has held for settleSamples fused observations by frame `settled`: the next frames are spared.
+    const settled = 2 + s.settleSamples - 1;
+    expect(asked.slice(0, settled + 1).every(Boolean)).toBe(true);
+    expect(asked[settled + 1]).toBe(false);
+    // Re-checks every recheckMs after the last face with attributes, and once for the much better face at frame 45.
+    const askedAt = asked.map((a, k) => (a ? k : -1)).filter((k) => k >= 0);
+    const recheck = s.recheckMs / FRAME_MS;
+    const expected = [...Array(settled + 1).keys()];
+    for (let k = settled + recheck; k < 45; k += recheck) expected.push(k);
+    expected.push(45);
+    for (let k = 45 + recheck; k < 60; k += recheck) expected.push(k);
+    expect(askedAt).toEqual(expected);
+    expect(crowd.stats().facesWithoutAttributes).toBe(60 - askedAt.length);
+  });
+
+  it('never asks for faces below the quality floor, and asks for every face with the schedule off', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, fusion: { qualityFloor: 0.3 } });
+    expect(crowd.wantsAttributes({ box: [100, 100, 190, 200], score: 0.9, quality: goodQuality(0.2) }, 0)).toBe(false);
+    expect(crowd.wantsAttributes({ box: [100, 100, 190, 200], score: 0.9, quality: goodQuality(0.4) }, 0)).toBe(true);
+    // Faces the tracker will ignore (score below minScore) get nothing either.
+    expect(crowd.wantsAttributes({ box: [100, 100, 190, 200], score: 0.3 }, 0)).toBe(false);
+    // Nor a re-id descriptor while the schedule is on, even once the face continues a track.
+    crowd.update({ sourceId: 'cam1', seq: 0, capturedAtMs: 0, width: 1280, height: 720, faces: [{ box: [100, 100, 190, 200], score: 0.9, quality: goodQuality(0.4) }] });
+    expect(crowd.wantsDescriptor({ box: [101, 100, 191, 200], score: 0.9, quality: goodQuality(0.2) }, 100)).toBe(false);
+    expect(crowd.wantsDescriptor({ box: [101, 100, 191, 200], score: 0.9, quality: goodQuality(0.4) }, 100)).toBe(true);
+    const always = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, attributes: false, fusion: { qualityFloor: 0.3 } });
+    expect(always.wantsDescriptor({ box: [100, 100, 190, 200], score: 0.9, quality: goodQuality(0.2) }, 0)).toBe(true);
+    const { asked } = runScheduled(always, frames(40, [walker]));
+    expect(asked.every(Boolean)).toBe(true);
+  });
+
+  it('keeps asking while the gender is unknown, until maxSamples', () => {
+    const crowd = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, fusion: { minGenderConfidence: 0.95 } });
+    const { asked } = runScheduled(crowd, frames(40, [{ ...walker, to: 40 }]));
+    // genderScore 0.9 never reaches 0.95: unknown, so the track settles only after maxSamples (15) fused observations.
+    const askedAt = asked.map((a, k) => (a ? k : -1)).filter((k) => k >= 0);
+    expect(askedAt.slice(0, DEFAULT_ATTRIBUTE_SCHEDULE.maxSamples)).toEqual([...Array(DEFAULT_ATTRIBUTE_SCHEDULE.maxSamples).keys()]);
+    expect(asked[DEFAULT_ATTRIBUTE_SCHEDULE.maxSamples]).toBe(false);
+  });
+
+  it('gives the same people and estimates as attributes for every face (constant faces), from far fewer', () => {
+    const walkers: Walker[] = [
+      { from: 0, to: 50, start: [100, 100, 190, 200], dx: 2, ageYears: 30, gender: 'female', descriptor: unitVector(1) },
+      { from: 10, to: 70, start: [600, 300, 690, 400], dx: -2, ageYears: 62, gender: 'male', descriptor: unitVector(2) },
+    ];
+    const fs = frames(80, walkers);
+    const every = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0, attributes: false });
+    run(every, fs);
+    every.finish(8000);
+    const few = new CrowdTracker({ sourceId: 'cam1', tracker: TRACKER, snapshotEveryMs: 0 });
+    const { asked } = runScheduled(few, fs);
+    few.finish(8000);
+    const strip = (p: ReturnType<CrowdTracker['persons']>[number]): unknown => ({ id: p.id, ageYears: p.ageYears, gender: p.gender, maleProbability: Math.round((p.maleProbability ?? NaN) * 1e9) / 1e9 });
+    expect(few.persons().map(strip)).toEqual(every.persons().map(strip));
+    expect(asked.filter(Boolean).length).toBeLessThan(asked.length / 3);
+  });
+
+  it('validates the schedule', () => {
+    expect(() => new CrowdTracker({ sourceId: 'cam1', attributes: { settleSamples: 0 } })).toThrow(/attributes.settleSamples/);
+    expect(() => new CrowdTracker({ sourceId: 'cam1', attributes: { improveFactor: 1 } })).toThrow(/attributes.improveFactor/);
+    expect(() => new CrowdTracker({ sourceId: 'cam1', attributes: { maxSamples: 2 } })).toThrow(/attributes.maxSamples/);
   });
 });
 

@@ -7,8 +7,9 @@ const MIN = 60_000;
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
 
+/** A confident estimate: all of the person in one gender. */
 function est(ageYears: number, gender: 'female' | 'male'): PersonEstimate {
-  return { ageYears, gender, genderScore: 0.9, samples: 10 };
+  return { ageYears, gender, genderScore: 1, maleProbability: gender === 'male' ? 1 : 0, samples: 10 };
 }
 
 describe('Demographics', () => {
@@ -105,7 +106,40 @@ describe('Demographics', () => {
     expect(s.unique.sinceStart).toBe(5);
   });
 
+  it('counts people by their fused distributions: P(male) splits them, the age error spreads them over buckets', () => {
+    // Estimated 24: the truth is 4 years either side (uniform), so 18-24 (up to 24.5) gets 0.5625 and 25-34 the rest.
+    const ageError = { knotsYears: [24], levels: [0, 1], residualQuantilesYears: [[-4, 4]] };
+    const d = new Demographics('cam1', { ageError });
+    d.enter(1, 0, false);
+    d.estimate(1, { ageYears: 24, gender: 'unknown', genderScore: 0.6, maleProbability: 0.6, samples: 5 });
+    d.enter(2, 0, false);
+    d.estimate(2, { ageYears: 50, gender: 'female', genderScore: 0.9, maleProbability: 0.1, samples: 5 });
+    d.enter(3, 0, false);
+    const s = d.snapshot(1000);
+    expect(s.byAgeGender['18-24/male']).toBeCloseTo(0.6 * 0.5625, 2);
+    expect(s.byAgeGender['18-24/female']).toBeCloseTo(0.4 * 0.5625, 2);
+    expect(s.byAgeGender['25-34/male']).toBeCloseTo(0.6 * 0.4375, 2);
+    expect(s.byAgeGender['45-54/female']).toBeCloseTo(0.9, 3);
+    expect(s.byAgeGender['45-54/male']).toBeCloseTo(0.1, 3);
+    expect(Object.values(s.byAgeGender).reduce((a, b) => a + b, 0)).toBeCloseTo(2, 2);
+    // Per-person labels keep the abstention; person 3 has no estimate and is in no cell.
+    expect(s).toMatchObject({ estimated: 2, withoutEstimate: 1, byGenderLabel: { female: 1, male: 0, unknown: 1 } });
+    // Each cell's 90% interval: a person's share is a Bernoulli; sd = sqrt(sum p (1 - p)).
+    const [lo, hi] = s.byAgeGenderInterval['45-54/female'];
+    const sd = Math.sqrt(0.9 * 0.1);
+    expect(lo).toBeCloseTo(Math.max(0, 0.9 - 1.6449 * sd), 3);
+    expect(hi).toBeCloseTo(Math.min(2, 0.9 + 1.6449 * sd), 3);
+    expect(s.byAgeGenderInterval['0-12/male']).toEqual([0, 0]);
+    // A new estimate moves the person's shares, not adds to them.
+    d.estimate(1, { ageYears: 24, gender: 'male', genderScore: 0.9, maleProbability: 0.9, samples: 9 });
+    const t = d.snapshot(2000);
+    expect(t.byAgeGender['18-24/male']).toBeCloseTo(0.9 * 0.5625, 2);
+    expect(t.byGenderLabel).toEqual({ female: 1, male: 1, unknown: 0 });
+    expect(t.estimated).toBe(2);
+  });
+
   it('rejects bad params naming the field', () => {
+    expect(() => new Demographics('c', { ageError: { knotsYears: [], levels: [0, 1], residualQuantilesYears: [] } })).toThrow(/ageError.*knotsYears/);
     expect(() => new Demographics('c', { minuteMs: 0 })).toThrow(/minuteMs/);
     expect(() => new Demographics('c', { maxPeople: 1.5 })).toThrow(/maxPeople/);
   });

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { resizeBilinear } from '../../src/infer/image.ts';
 import { loadModel } from '../../src/infer/models.ts';
-import type { BoxXyxy, Gender } from '../../src/shared/messages.ts';
+import type { BoxXyxy, FaceQuality, Gender } from '../../src/shared/messages.ts';
 import { DEFAULT_FUSION_PARAMS, PersonFusion, fusionParams, observationWeight, weightedMedian } from '../../src/track/fusion.ts';
 import type { FaceObservation } from '../../src/track/fusion.ts';
 import { seededRandom as rng } from '../../bench/lib/stats.ts';
@@ -57,6 +57,10 @@ describe('weightedMedian', () => {
   });
 });
 
+function q(score: number): FaceQuality {
+  return { score, sidePx: 100, rollDeg: 0, yaw: 0 };
+}
+
 describe('PersonFusion gates', () => {
   it('reports nothing before minSamples, then the fused estimate', () => {
     const f = new PersonFusion({ minSamples: 5 });
@@ -67,29 +71,58 @@ describe('PersonFusion gates', () => {
     expect(e).not.toBeNull();
     expect(e?.ageYears).toBe(32);
     expect(e?.gender).toBe('female');
+    expect(e?.maleProbability).toBeCloseTo(0.1, 6);
     expect(e?.samples).toBe(5);
   });
 
-  it('withholds the estimate while gender evidence disagrees, reports once it agrees', () => {
-    const f = new PersonFusion();
+  it('says unknown while the gender evidence disagrees or is weak, and answers once it is confident', () => {
+    const f = new PersonFusion({ minGenderConfidence: 0.8 });
     for (let i = 0; i < 10; i++) f.add(obs({ gender: i % 2 === 0 ? 'male' : 'female', genderScore: 0.85 }));
     expect(f.samples).toBe(10);
-    expect(f.genderScore().genderScore).toBeLessThan(0.6);
-    expect(f.estimate()).toBeNull();
-    for (let i = 0; i < 6; i++) f.add(obs({ gender: 'male', genderScore: 0.85 }));
-    expect(f.estimate()?.gender).toBe('male');
-    expect(f.estimate()?.genderScore).toBeGreaterThanOrEqual(DEFAULT_FUSION_PARAMS.minGenderScore);
+    expect(f.estimate()?.gender).toBe('unknown');
+    expect(f.estimate()?.genderScore).toBeLessThan(0.6);
+    for (let i = 0; i < 40; i++) f.add(obs({ gender: 'male', genderScore: 0.9 }));
+    const e = f.estimate();
+    expect(e?.gender).toBe('male');
+    expect(e?.genderScore).toBeGreaterThanOrEqual(0.8);
+    // Calibrated single frames of 0.7 stay 0.7 however many there are (evidenceExponent 0): below 0.8.
+    const weak = new PersonFusion({ minGenderConfidence: 0.8 });
+    for (let i = 0; i < 50; i++) weak.add(obs({ maleProbability: 0.7, gender: 'male', genderScore: 0.7 }));
+    expect(weak.maleProbability()).toBeCloseTo(0.7, 6);
+    expect(weak.estimate()?.gender).toBe('unknown');
+    // With evidence growing with the (effective) frame count, the same frames become confident.
+    const growing = new PersonFusion({ minGenderConfidence: 0.8, evidenceExponent: 0.5 });
+    for (let i = 0; i < 50; i++) growing.add(obs({ maleProbability: 0.7, gender: 'male', genderScore: 0.7 }));
+    expect(growing.estimate()?.gender).toBe('male');
   });
 
-  it('needs total weight, not just a count: many tiny faces are not enough', () => {
+  it('prefers the calibrated maleProbability over the model score', () => {
     const f = new PersonFusion();
-    // 14 px faces weigh ~0.14 each: 10 of them are 2x minSamples but under minTotalWeight.
-    for (let i = 0; i < 10; i++) f.add(obs({ box: squareBox(14) }));
+    for (let i = 0; i < 5; i++) f.add(obs({ gender: 'female', genderScore: 0.95, maleProbability: 0.6 }));
+    expect(f.maleProbability()).toBeCloseTo(0.6, 6);
+  });
+
+  it('weights by the quality score and does not fuse observations below the quality floor', () => {
+    const f = new PersonFusion({ qualityFloor: 0.3 });
+    expect(f.add(obs({ quality: q(0.2), ageYears: 80 }))).toBe(0);
+    expect(f.ignored).toBe(1);
+    for (let i = 0; i < 3; i++) f.add(obs({ quality: q(0.9), ageYears: 30, maleProbability: 0.2 }));
+    for (let i = 0; i < 4; i++) f.add(obs({ quality: q(0.3), ageYears: 60, maleProbability: 0.9 }));
+    // 3 x 0.9 outweighs 4 x 0.3 on age; gender is the quality-weighted mean of the log-odds.
+    expect(f.age()).toBe(30);
+    const z = (3 * 0.9 * Math.log(0.2 / 0.8) + 4 * 0.3 * Math.log(0.9 / 0.1)) / (3 * 0.9 + 4 * 0.3);
+    expect(f.maleProbability()).toBeCloseTo(1 / (1 + Math.exp(-z)), 9);
+    expect(f.bestQuality).toBe(0.9);
+  });
+
+  it('needs total weight, not just a count: many poor faces are not enough', () => {
+    const f = new PersonFusion({ minTotalWeight: 2 });
+    for (let i = 0; i < 10; i++) f.add(obs({ quality: q(0.15) }));
     expect(f.samples).toBe(10);
     expect(f.estimate()).toBeNull();
   });
 
-  it('lets big frontal faces outvote small side-on ones on gender and age', () => {
+  it('lets big frontal faces outvote small side-on ones on gender and age (box fallback without quality)', () => {
     const f = new PersonFusion();
     for (let i = 0; i < 8; i++) f.add(obs({ box: squareBox(24, 0.6), score: 0.6, gender: 'male', genderScore: 0.9, ageYears: 60 }));
     for (let i = 0; i < 4; i++) f.add(obs({ box: squareBox(110), gender: 'female', genderScore: 0.9, ageYears: 25 }));
@@ -97,34 +130,56 @@ describe('PersonFusion gates', () => {
     expect(f.estimate()?.ageYears).toBe(25);
   });
 
-  it('counts ignored observations and bounds memory, counting dropped age samples', () => {
+  it('counts ignored observations and those without attributes, and bounds memory', () => {
     const f = new PersonFusion({ maxAgeSamples: 10 });
     for (let i = 0; i < 50; i++) f.add(obs({ ageYears: 30 }));
     f.add(obs({ box: squareBox(5) }));
     f.add(obs({ ageYears: Number.NaN }));
+    f.add({ box: squareBox(100), score: 0.9 });
     expect(f.samples).toBe(50);
     expect(f.ignored).toBe(2);
+    expect(f.withoutAttributes).toBe(1);
     expect(f.droppedAgeSamples).toBe(40);
     expect(f.estimate()?.ageYears).toBe(30);
+  });
+
+  it('counts how long the estimate has held, and starts over when it moves', () => {
+    const f = new PersonFusion({ minSamples: 3, stableAgeYears: 3 });
+    for (let i = 0; i < 2; i++) f.add(obs({ ageYears: 30 }));
+    expect(f.stableSamples()).toBe(0);
+    for (let i = 0; i < 5; i++) f.add(obs({ ageYears: 31 }));
+    expect(f.stableSamples()).toBe(5);
+    // The median moves to 50 once 50s are the majority: the run restarts there.
+    for (let i = 0; i < 9; i++) f.add(obs({ ageYears: 50 }));
+    expect(f.age()).toBe(50);
+    expect(f.stableSamples()).toBeLessThan(9);
   });
 
   it('absorbs an earlier appearance', () => {
     const a = new PersonFusion();
     const b = new PersonFusion();
-    for (let i = 0; i < 3; i++) a.add(obs({ ageYears: 40 }));
-    for (let i = 0; i < 3; i++) b.add(obs({ ageYears: 40 }));
+    for (let i = 0; i < 2; i++) a.add(obs({ ageYears: 40 }));
+    for (let i = 0; i < 2; i++) b.add(obs({ ageYears: 40 }));
     expect(b.estimate()).toBeNull();
     b.absorb(a);
-    expect(b.estimate()?.samples).toBe(6);
+    expect(b.estimate()?.samples).toBe(4);
+  });
+
+  it('gives an 80% age range from the age error model', () => {
+    const ageError = { knotsYears: [30], levels: [0, 0.1, 0.5, 0.9, 1], residualQuantilesYears: [[-10, -5, 0, 6, 12]] };
+    const f = new PersonFusion({ ageError });
+    for (let i = 0; i < 3; i++) f.add(obs({ ageYears: 30 }));
+    expect(f.estimate()?.ageRangeYears).toEqual([25, 36]);
   });
 
   it('rejects bad params naming the field', () => {
     expect(() => fusionParams({ minSamples: 0 })).toThrow(/minSamples/);
-    expect(() => fusionParams({ minGenderScore: 1.2 })).toThrow(/minGenderScore/);
+    expect(() => fusionParams({ minGenderConfidence: 1.2 })).toThrow(/minGenderConfidence/);
+    expect(() => fusionParams({ qualityFloor: 1 })).toThrow(/qualityFloor/);
+    expect(() => fusionParams({ evidenceExponent: -1 })).toThrow(/evidenceExponent/);
     expect(() => fusionParams({ fullWeightSidePx: -1 })).toThrow(/fullWeightSidePx/);
   });
 });
-
 
 /**
  * Fusion vs single frames with REAL model output: face-api's age/gender model (models/onnx/age_gender)
@@ -196,7 +251,8 @@ describe('fusion on real age_gender model output (utkface-dev, 150 people x 12 v
       fusedN++;
       fusedAbs += Math.abs(e.ageYears - t.ageYears);
       unweightedAbs += Math.abs(weightedMedian(mine.map((v) => ({ ageYears: v.ageYears, weight: 1 }))) - t.ageYears);
-      fusedRight += e.gender === t.gender ? 1 : 0;
+      // The more likely gender (the label may abstain as `unknown`).
+      fusedRight += (e.maleProbability >= 0.5 ? 'male' : 'female') === t.gender ? 1 : 0;
     }
     const singleMae = singleAbs / views.length;
     const singleAcc = singleRight / views.length;
