@@ -7,7 +7,7 @@
  */
 import { ArcElement, BarController, BarElement, CategoryScale, Chart, DoughnutController, Filler, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip, type ChartConfiguration } from 'chart.js';
 import type { CameraDemographics } from '../../../shared/api.ts';
-import { ageGenderTable, axisStart, dwellPerMinute, formatClock, formatDuration, formatTime, fromFirstData, genderSplit, peoplePerMinute, uniqueBars, type Snapshot, type TimePoint } from './view.ts';
+import { ageGenderTable, axisStart, dwellPerMinute, formatClock, formatDuration, formatTime, fromFirstData, genderSplit, peopleMax, peoplePerMinute, timeTicks, uniqueBars, type Snapshot, type TimePoint } from './view.ts';
 
 Chart.register(LineController, BarController, DoughnutController, LineElement, PointElement, BarElement, ArcElement, LinearScale, CategoryScale, Tooltip, Legend, Filler);
 Chart.defaults.font.family = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
@@ -47,7 +47,16 @@ function mark(canvas: HTMLCanvasElement, points: number, summary: string): void 
 
 function timeAxis(minMs: number, maxMs: number): NonNullable<NonNullable<ChartConfiguration<'line'>['options']>['scales']> {
   return {
-    x: { type: 'linear', min: minMs, max: maxMs, grid: { color: GRID }, ticks: { maxTicksLimit: 6, callback: (v) => formatClock(Number(v)) } },
+    x: {
+      type: 'linear',
+      min: minMs,
+      max: maxMs,
+      grid: { color: GRID },
+      ticks: { callback: (v) => formatClock(Number(v)) },
+      afterBuildTicks: (scale) => {
+        scale.ticks = timeTicks(scale.min, scale.max, scale.width < 400 ? 4 : 6).map((value) => ({ value }));
+      },
+    },
     y: { beginAtZero: true, grid: { color: GRID }, ticks: { precision: 0 } },
   };
 }
@@ -135,7 +144,7 @@ export class CameraCharts {
   }
 
   private drawPeople(nowMs: number): void {
-    const all = this.history ? peoplePerMinute(this.history.minutes) : [];
+    const all = this.history ? peoplePerMinute(this.history.minutes, nowMs) : [];
     const firstMs = Math.min(this.live[0]?.x ?? Infinity, ...all.filter((p) => p.x >= nowMs - LIVE_WINDOW_MS).map((p) => p.x - 30_000));
     const from = axisStart(nowMs, LIVE_WINDOW_MS, 2 * 60_000, Number.isFinite(firstMs) ? firstMs : undefined);
     const perMinute = all.filter((p) => p.x >= from);
@@ -149,7 +158,7 @@ export class CameraCharts {
     }
     c.update('none');
     const last = this.live[this.live.length - 1];
-    const max = Math.max(0, ...this.live.map((p) => p.y), ...perMinute.map((p) => p.y));
+    const max = Math.max(0, ...this.live.map((p) => p.y), this.history ? peopleMax(this.history.minutes, from) : 0);
     mark(this.canvases.peopleNow, this.live.length + perMinute.length, last ? `Now ${last.y}; at most ${max} in view since ${formatClock(from)}.` : 'No live numbers yet.');
   }
 
@@ -165,7 +174,7 @@ export class CameraCharts {
   }
 
   private drawDwell(nowMs: number): void {
-    const points = this.history ? dwellPerMinute(this.history.minutes) : [];
+    const points = this.history ? dwellPerMinute(this.history.minutes, nowMs) : [];
     const c = this.dwell;
     (c.data.datasets[0] as { data: TimePoint[] }).data = points;
     const x = c.options.scales?.['x'];

@@ -228,11 +228,15 @@ function setTile(id: string, value: number, shown: string): void {
 function renderNumbers(e: Entry): void {
   const snapshot = e.live?.snapshot ?? null;
   const n = bigNumbers(snapshot);
-  setTile('t-now', n.peopleNow, String(n.peopleNow));
-  setTile('t-minute', n.lastMinute, String(n.lastMinute));
-  setTile('t-hour', n.lastHour, String(n.lastHour));
-  setTile('t-day', n.lastDay, String(n.lastDay));
+  // Before a camera's first analysed frame there is no number to show, not a zero.
+  const shown = (v: number): string => (snapshot ? String(v) : '–');
+  setTile('t-now', n.peopleNow, shown(n.peopleNow));
+  setTile('t-minute', n.lastMinute, shown(n.lastMinute));
+  setTile('t-hour', n.lastHour, shown(n.lastHour));
+  setTile('t-day', n.lastDay, shown(n.lastDay));
   setTile('t-dwell', n.averageDwellMs, n.averageDwellMs > 0 ? formatDuration(n.averageDwellMs) : '–');
+  // A camera that is down shows its last numbers, dimmed.
+  byId('d-tiles').dataset['stale'] = String(cameraHealth(e.state, e.status, Date.now()).down);
   byId('d-split').textContent = genderSentence(ageGenderTable(snapshot?.byAgeGender));
 }
 

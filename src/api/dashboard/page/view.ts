@@ -158,14 +158,40 @@ export interface TimePoint {
   readonly y: number;
 }
 
-/** People in view per minute (mean over the minute, at its middle), for buckets with data. */
-export function peoplePerMinute(minutes: readonly HistoryBucket[]): TimePoint[] {
-  return minutes.filter((b) => b.frames > 0).map((b) => ({ x: (b.startMs + b.endMs) / 2, y: Math.round(b.peopleNowMean * 10) / 10 }));
+/** Where a bucket's point goes on a time axis: its middle, or now for the minute still running. */
+function bucketX(b: HistoryBucket, nowMs: number): number {
+  return Math.min((b.startMs + b.endMs) / 2, nowMs);
+}
+
+/** People in view per minute (mean over the minute), for buckets with data. */
+export function peoplePerMinute(minutes: readonly HistoryBucket[], nowMs: number): TimePoint[] {
+  return minutes.filter((b) => b.frames > 0).map((b) => ({ x: bucketX(b, nowMs), y: Math.round(b.peopleNowMean * 10) / 10 }));
+}
+
+/** The most people in view at once in the buckets that end after `fromMs`. */
+export function peopleMax(minutes: readonly HistoryBucket[], fromMs: number): number {
+  return minutes.filter((b) => b.frames > 0 && b.endMs > fromMs).reduce((a, b) => Math.max(a, b.peopleNowMax), 0);
 }
 
 /** Average time in view (s) of the people who left in each minute. */
-export function dwellPerMinute(minutes: readonly HistoryBucket[]): TimePoint[] {
-  return minutes.filter((b) => b.averageDwellMs !== null).map((b) => ({ x: (b.startMs + b.endMs) / 2, y: Math.round((b.averageDwellMs as number) / 100) / 10 }));
+export function dwellPerMinute(minutes: readonly HistoryBucket[], nowMs: number): TimePoint[] {
+  return minutes.filter((b) => b.averageDwellMs !== null).map((b) => ({ x: bucketX(b, nowMs), y: Math.round((b.averageDwellMs as number) / 100) / 10 }));
+}
+
+const TICK_STEPS_MIN = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440];
+
+/**
+ * Tick positions of a time axis: whole local minutes (or hours) at a step that gives at most `maxCount` ticks,
+ * so that labels like "14:05" are never repeated or odd.
+ */
+export function timeTicks(minMs: number, maxMs: number, maxCount = 6): number[] {
+  if (!(maxMs > minMs)) return [];
+  const stepMin = TICK_STEPS_MIN.find((s) => (maxMs - minMs) / (s * 60_000) <= maxCount) ?? 1440;
+  const step = stepMin * 60_000;
+  const offsetMs = -new Date(minMs).getTimezoneOffset() * 60_000;
+  const ticks: number[] = [];
+  for (let t = Math.ceil((minMs + offsetMs) / step) * step - offsetMs; t <= maxMs; t += step) ticks.push(t);
+  return ticks;
 }
 
 /**
