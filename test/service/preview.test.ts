@@ -114,6 +114,15 @@ async function apiWith(preview: PreviewStore | undefined, n: number) {
   };
 }
 
+describe('preview configuration', () => {
+  it('is off by default and read from CROWDLENS_PREVIEW, CROWDLENS_PREVIEW_BLUR and CROWDLENS_PREVIEW_MAX_FPS', () => {
+    expect(loadConfig({ env: {} }).preview).toEqual({ enabled: false, blur: true, maxFps: 2 });
+    expect(loadConfig({ env: { CROWDLENS_PREVIEW: 'true', CROWDLENS_PREVIEW_BLUR: 'false', CROWDLENS_PREVIEW_MAX_FPS: '0.5' } }).preview).toEqual({ enabled: true, blur: false, maxFps: 0.5 });
+    expect(() => loadConfig({ env: { CROWDLENS_PREVIEW: 'maybe' } })).toThrow(/preview\.enabled.*"maybe"/);
+    expect(() => loadConfig({ env: { CROWDLENS_PREVIEW_MAX_FPS: '0' } })).toThrow(/preview\.maxFps/);
+  });
+});
+
 describe('GET /api/cameras/:id/preview.jpg', () => {
   it('is off by default, with an error that says how to turn it on', async () => {
     const h = await apiWith(undefined, 1);
