@@ -78,7 +78,7 @@ export class CameraCharts {
       data: {
         datasets: [
           { label: 'Live (every second)', data: [], borderColor: ACCENT, backgroundColor: 'rgba(11,114,133,0.12)', fill: true, pointRadius: 0, borderWidth: 2, stepped: true },
-          { label: 'Average per minute', data: [], borderColor: MUTED, pointRadius: 2, borderWidth: 1.5, borderDash: [4, 3] },
+          { label: 'Average per minute', data: [], borderColor: MUTED, pointRadius: 2, borderWidth: 1.5, borderDash: [4, 3], clip: 6 },
         ],
       },
       options: { scales: timeAxis(Date.now() - LIVE_WINDOW_MS, Date.now()), plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } }, tooltip: tooltipTime }, parsing: false, normalized: true },
@@ -100,7 +100,7 @@ export class CameraCharts {
     });
     this.dwell = new Chart(canvases.dwell, {
       type: 'line',
-      data: { datasets: [{ label: 'Average time in view (s)', data: [], borderColor: ACCENT, backgroundColor: ACCENT, pointRadius: 2.5, borderWidth: 2, spanGaps: false }] },
+      data: { datasets: [{ label: 'Average time in view (s)', data: [], borderColor: ACCENT, backgroundColor: ACCENT, pointRadius: 2.5, borderWidth: 2, spanGaps: false, clip: 6 }] },
       options: {
         scales: timeAxis(Date.now() - 3_600_000, Date.now()),
         plugins: { legend: { display: false }, tooltip: { callbacks: { title: tooltipTime.callbacks.title, label: (item) => formatDuration(Number(item.parsed.y) * 1000) } } },

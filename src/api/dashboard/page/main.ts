@@ -314,8 +314,12 @@ async function loadHistory(id: string): Promise<void> {
     const d = await api.demographics(id);
     if (selected !== id) return;
     const e = entries.get(id);
-    if (e && (!e.live || d.atMs >= e.live.atMs)) e.live = { cameraId: id, atMs: d.atMs, state: d.state, snapshot: d.live };
     charts.setHistory(d);
+    // A newer snapshot than the last live event: numbers and charts both move to it, so they never disagree.
+    if (e && (!e.live || d.atMs >= e.live.atMs)) {
+      e.live = { cameraId: id, atMs: d.atMs, state: d.state, snapshot: d.live };
+      charts.addLive(d.atMs, d.live);
+    }
     renderDetail();
   } catch (err) {
     handleError(err, 'history');
