@@ -5,11 +5,7 @@
  * dashboard's static files when built, and the Socket.IO live API (./socket.ts) on the same port.
  * Depends only on src/shared: the registry, reads and URL policy are injected.
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fastifyHelmet from '@fastify/helmet';
-import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError, jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -17,13 +13,14 @@ import { z } from 'zod';
 import { apiErrorSchema, cameraCreateSchema, cameraDemographicsSchema, cameraIdSchema, cameraPatchSchema, cameraSchema, cameraStatusSchema, healthSchema, readySchema, type ApiError, type Ready } from '../shared/api.ts';
 import type { Logger } from '../shared/logger.ts';
 import { maskUrl, redactText } from '../shared/redact.ts';
-import { FieldError, toPublicCamera, type CameraReads, type CameraRegistry, type UrlPolicy } from '../shared/service.ts';
+import { FieldError, toPublicCamera, type CameraReads, type CameraRegistry, type PreviewReads, type UrlPolicy } from '../shared/service.ts';
 import { SOCKET_PATH } from '../shared/socket-events.ts';
 import { bearerToken, createAccessPolicy, hostOfHeader, isLoopbackHost, type AccessPolicy } from './auth.ts';
+import { DASHBOARD_DIR, hasDashboard, registerDashboard } from './dashboard/bundle.ts';
 import { attachLiveServer, SocketIoPublisher, type LiveServer } from './socket.ts';
 
-/** Where the dashboard's built files are looked for (served at `/` when `index.html` exists). */
-export const DASHBOARD_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dashboard');
+/** Where the dashboard's files and page sources are (served at `/`, the page bundled in memory). */
+export { DASHBOARD_DIR };
 
 /** What the API serves from. */
 export interface ApiDeps {
@@ -35,6 +32,8 @@ export interface ApiDeps {
   /** The Prometheus exposition for `/metrics`. */
   readonly metrics: { readonly contentType: string; render(): Promise<string> };
   readonly logger: Logger;
+  /** The annotated preview, when it is on (`CROWDLENS_PREVIEW`); absent: `preview.jpg` answers 404. */
+  readonly preview?: PreviewReads;
 }
 
 /** API options (from the config's `api` section). */
@@ -44,8 +43,10 @@ export interface ApiOptions {
   readonly publicRead?: boolean;
   /** Largest request body, bytes. Default 65536. */
   readonly bodyLimitBytes?: number;
-  /** Dashboard files; default {@link DASHBOARD_DIR}; served only when it holds an index.html. */
+  /** Dashboard files; default {@link DASHBOARD_DIR}; served only when it holds an index.html and page/main.ts. */
   readonly dashboardDir?: string;
+  /** Bundle the dashboard's script now rather than on the first page load. Default false. */
+  readonly prebuildDashboard?: boolean;
 }
 
 /** A built API server. */
@@ -104,7 +105,8 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions = {}): 
 
   await app.register(fastifyHelmet, {
     // Plain http on a LAN address must keep working: no forced upgrade of the page's own requests to https.
-    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+    // blob: images: the dashboard shows the preview JPEG it fetched with the token (an <img src> cannot send one).
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null, imgSrc: ["'self'", 'data:', 'blob:'] } },
   });
   await app.register(fastifySwagger, {
     openapi: {
@@ -222,11 +224,37 @@ export async function createApiServer(deps: ApiDeps, options: ApiOptions = {}): 
       return d;
     },
   );
+  api.get(
+    '/api/cameras/:id/preview.jpg',
+    {
+      schema: {
+        tags: ['cameras'],
+        summary: 'The latest analysed frame with face boxes and labels, faces blurred unless CROWDLENS_PREVIEW_BLUR=false (only with CROWDLENS_PREVIEW=true; kept in memory only)',
+        params: idParams,
+        produces: ['image/jpeg'],
+        response: { 404: apiErrorSchema, 401: apiErrorSchema, 400: apiErrorSchema, 503: apiErrorSchema },
+      },
+    },
+    async (req, reply) => {
+      if (!(await deps.registry.get(req.params.id))) throw notFound(req.params.id);
+      if (!deps.preview) return sendError(reply, 404, { error: 'NOT_FOUND', message: 'preview: the annotated preview is off (start with CROWDLENS_PREVIEW=true to turn it on)', field: 'preview' });
+      const image = await deps.preview.latest(req.params.id);
+      if (!image) return sendError(reply, 503, { error: 'NOT_READY', message: `preview: no analysed frame of camera ${JSON.stringify(req.params.id)} in the last seconds (starting, down or disabled; see /api/cameras/${req.params.id}/status)`, field: 'preview' });
+      // A Buffer is sent as is (Fastify serialises objects only); the zod-typed reply knows only the JSON bodies.
+      return (reply as FastifyReply)
+        .type('image/jpeg')
+        .header('cache-control', 'no-store')
+        .header('x-crowdlens-captured-at-ms', String(image.capturedAtMs))
+        .header('x-crowdlens-faces', String(image.faces))
+        .header('x-crowdlens-blurred', String(image.blurred))
+        .send(Buffer.from(image.jpeg.buffer, image.jpeg.byteOffset, image.jpeg.byteLength));
+    },
+  );
   app.get('/api/openapi.json', { schema: { hide: true } as object }, async () => app.swagger());
 
   const dashboardDir = options.dashboardDir ?? DASHBOARD_DIR;
-  if (existsSync(path.join(dashboardDir, 'index.html'))) {
-    await app.register(fastifyStatic, { root: dashboardDir, prefix: '/', index: ['index.html'], wildcard: true });
+  if (hasDashboard(dashboardDir)) {
+    registerDashboard(app as unknown as FastifyInstance, dashboardDir, log, { prebuild: options.prebuildDashboard ?? false });
   } else {
     app.get('/', { schema: { hide: true } as object }, async (_req, reply) =>
       reply.type('text/plain; charset=utf-8').send('crowdlens: the dashboard is not built in this checkout (src/api/dashboard/ is missing).\nAPI: /api/openapi.json, /api/cameras, live events over Socket.IO at /socket.io, metrics at /metrics.\n'),

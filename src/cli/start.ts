@@ -23,6 +23,8 @@ Runs the service in one process: the REST API and dashboard, live demographics o
   --media-dir DIR         video files cameras may read (default ./media, CROWDLENS_MEDIA_DIR)
   --no-demo               do not register the demo camera on first start (CROWDLENS_DEMO=false)
   --public-read           reads (GET, /metrics, Socket.IO) without the token (CROWDLENS_PUBLIC_READ)
+  --preview               serve the annotated preview /api/cameras/:id/preview.jpg, faces blurred
+                          (CROWDLENS_PREVIEW; CROWDLENS_PREVIEW_BLUR=false shows faces)
   --fps N                 default frames per second per camera (CROWDLENS_FPS)
   --max-width PX          default maximum frame width (CROWDLENS_MAX_WIDTH)
   --detector NAME         blazeface | ssd_mobilenetv1 | tiny_face_detector (CROWDLENS_DETECTOR)
@@ -44,6 +46,7 @@ function parse(argv: string[]): { help: true } | { help: false; flags: Record<st
       'media-dir': { type: 'string' },
       'no-demo': { type: 'boolean' },
       'public-read': { type: 'boolean' },
+      preview: { type: 'boolean' },
       fps: { type: 'string' },
       'max-width': { type: 'string' },
       detector: { type: 'string' },
@@ -63,6 +66,7 @@ function parse(argv: string[]): { help: true } | { help: false; flags: Record<st
       'service.mediaDir': values['media-dir'],
       'service.demo': values['no-demo'] ? false : undefined,
       'api.publicRead': values['public-read'] ? true : undefined,
+      'preview.enabled': values.preview ? true : undefined,
       'ingest.fps': values.fps,
       'ingest.maxWidth': values['max-width'],
       'infer.detector': values.detector,

@@ -48,6 +48,8 @@ export function buildFfmpegArgs(source: ParsedSource, info: FfmpegInfo, o: ArgsO
   const maxW = Math.floor(o.maxWidth / 2) * 2;
   // Width: the source's, capped at maxWidth, rounded down to even; height follows the aspect ratio, even (-2).
   const vf = `fps=${fps},scale=w='trunc(min(iw\\,${maxW})/2)*2':h=-2:flags=bilinear`;
-  const outputOptions = ['-map', '0:v:0', '-an', '-sn', '-dn', '-vf', vf, '-pix_fmt', 'rgb24', '-f', 'rawvideo'];
+  // -flush_packets 1: write each frame to the pipe as soon as it is encoded. Without it ffmpeg's output buffer holds
+  // a frame until the next one pushes it out: every frame reached us ~one frame interval (130-200 ms at 5 fps) late.
+  const outputOptions = ['-map', '0:v:0', '-an', '-sn', '-dn', '-vf', vf, '-pix_fmt', 'rgb24', '-flush_packets', '1', '-f', 'rawvideo'];
   return { inputOptions, outputOptions };
 }

@@ -6,7 +6,7 @@
  * state), updates the metrics, and retries a failed camera with backoff. It answers the API's reads
  * ({@link CameraReads}) from memory.
  */
-import { ageBucketOf, type DemographicsLabelKey, type DemographicsSnapshot, type PersonEstimate, type TrackEvent } from '../shared/messages.ts';
+import { ageBucketOf, type DemographicsLabelKey, type DemographicsSnapshot, type Frame, type FrameDetections, type PersonEstimate, type TrackEvent } from '../shared/messages.ts';
 import type { CameraDemographics, CameraState, CameraStatus } from '../shared/api.ts';
 import type { Config } from '../shared/config.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -15,10 +15,11 @@ import { toPublicCamera, type CameraReads, type CameraRecord, type CameraRegistr
 import { parseSourceUrl } from '../ingest/index.ts';
 import type { SourceCounters } from '../ingest/index.ts';
 import { DemographicsHistory } from '../track/history.ts';
-import { runPipeline, type PipelineAnalyzer, type PipelineProgress, type PipelineStages } from '../pipeline/standalone.ts';
+import { runPipeline, type PipelineAnalyzer, type PipelineProgress, type PipelineSource, type PipelineStages } from '../pipeline/standalone.ts';
 import type { FrameTracks, PipelineSink } from '../pipeline/sinks.ts';
 import { createCameraStages } from '../pipeline/stages.ts';
 import type { CrowdlensMetrics } from './metrics.ts';
+import type { PreviewStore } from './preview.ts';
 import type { MediaUrlPolicy } from './url-policy.ts';
 
 /** Options of {@link CameraManager}. */
@@ -35,6 +36,8 @@ export interface CameraManagerOptions {
   readonly retryDelayMs?: number;
   /** Default 60000. */
   readonly maxRetryDelayMs?: number;
+  /** The annotated preview's frame keeper, when the preview is on (`CROWDLENS_PREVIEW`). */
+  readonly preview?: PreviewStore;
 }
 
 /** Window of the fps figures, ms. */
@@ -113,6 +116,20 @@ function secretsOf(url: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** The source with a hook on every frame it yields (the frame's buffer is valid until the next one is read). */
+function tapFrames(source: PipelineSource, onFrame: (frame: Frame) => void): PipelineSource {
+  return {
+    status: () => source.status(),
+    close: () => source.close(),
+    async *frames() {
+      for await (const frame of source.frames()) {
+        onFrame(frame);
+        yield frame;
+      }
+    },
+  };
 }
 
 function scrub(text: string, url: string): string {
@@ -300,6 +317,7 @@ export class CameraManager implements CameraReads {
       run.controller.abort();
       await run.done;
     }
+    this.options.preview?.forget(slot.record.id);
     this.setState(slot, next);
   }
 
@@ -314,13 +332,16 @@ export class CameraManager implements CameraReads {
     const log = this.log.child({ cameraId: id });
     log.info({ url: maskUrl(record.url), fps: record.fps ?? this.options.config.ingest.fps, run: run.id }, 'camera starting');
     let analysedFrames = 0;
+    const preview = this.options.preview;
+    // With the preview on, the frame being analysed, so that the sink can hand it to the preview with its faces.
+    let current: Frame | null = null;
     run.done = (async () => {
       try {
         await this.options.urlPolicy.check(record.url, 'url');
         const result = await runPipeline(
           {
             signal: controller.signal,
-            sinks: [this.sink(slot, run)],
+            sinks: [this.sink(slot, run), ...(preview ? [{ onDetections: (d: FrameDetections) => (current?.seq === d.seq ? preview.offer(id, current, d.faces) : undefined) }] : [])],
             onFrame: (p) => {
               analysedFrames++;
               this.onFrame(slot, p);
@@ -328,8 +349,8 @@ export class CameraManager implements CameraReads {
           },
           {
             logger: log,
-            stages: () =>
-              (run.stages = createCameraStages(
+            stages: () => {
+              const stages = createCameraStages(
                 {
                   source: this.options.urlPolicy.resolve(record.url),
                   sourceId: id,
@@ -341,7 +362,10 @@ export class CameraManager implements CameraReads {
                 },
                 analyzer,
                 { logger: log },
-              )),
+              );
+              run.stages = preview ? { ...stages, source: tapFrames(stages.source, (f) => (current = f)) } : stages;
+              return run.stages;
+            },
           },
         );
         this.endRun(slot, run);
@@ -465,6 +489,7 @@ export class CameraManager implements CameraReads {
       }
       this.options.publisher.demographics({ cameraId: id, atMs: nowMs, state: slot.state, snapshot: snap });
     }
+    this.options.preview?.sweep();
     this.syncMetrics();
   }
 

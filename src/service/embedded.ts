@@ -19,6 +19,7 @@ import { shareAnalyzer, type AnalyzerPool } from '../pipeline/analyzer-pool.ts';
 import { createAnalyzer } from '../pipeline/stages.ts';
 import { CameraManager } from './camera-manager.ts';
 import { createMetrics, type CrowdlensMetrics } from './metrics.ts';
+import { PreviewStore } from './preview.ts';
 import { PublisherHub } from './publisher.ts';
 import { JsonFileRegistry } from './registry-file.ts';
 import { createUrlPolicy } from './url-policy.ts';
@@ -80,7 +81,12 @@ export async function startEmbeddedService(options: EmbeddedOptions): Promise<Em
 
   const metrics = createMetrics();
   const hub = new PublisherHub(logger);
-  const manager = new CameraManager({ registry, urlPolicy, config, publisher: hub, metrics, logger });
+  const preview = config.preview.enabled ? new PreviewStore({ blur: config.preview.blur, maxFps: config.preview.maxFps }) : undefined;
+  if (preview) {
+    if (preview.blur) logger.info({ maxFps: preview.maxFps }, 'annotated preview on (faces blurred): GET /api/cameras/:id/preview.jpg; frames are kept in memory only, while someone watches');
+    else logger.warn({ maxFps: preview.maxFps }, 'annotated preview on with faces NOT blurred (CROWDLENS_PREVIEW_BLUR=false): anyone with read access sees faces');
+  }
+  const manager = new CameraManager({ registry, urlPolicy, config, publisher: hub, metrics, logger, ...(preview ? { preview } : {}) });
   await manager.load();
 
   let models: Ready['models'] = 'loading';
@@ -101,8 +107,9 @@ export async function startEmbeddedService(options: EmbeddedOptions): Promise<Em
         },
       },
       logger,
+      ...(preview ? { preview } : {}),
     },
-    { token: config.api.token, publicRead: config.api.publicRead, bodyLimitBytes: config.api.bodyLimitBytes, ...(options.dashboardDir !== undefined ? { dashboardDir: options.dashboardDir } : {}) },
+    { prebuildDashboard: true, token: config.api.token, publicRead: config.api.publicRead, bodyLimitBytes: config.api.bodyLimitBytes, ...(options.dashboardDir !== undefined ? { dashboardDir: options.dashboardDir } : {}) },
   );
   const detach = hub.attach(api.publisher);
   let url: string;

@@ -173,6 +173,18 @@ export const configSchema = z.object({
     /** Cameras the registry accepts at most. Env `CROWDLENS_MAX_CAMERAS`. Default 64. */
     maxCameras: z.coerce.number().int().min(1).max(10_000).default(64),
   }).prefault({}),
+  preview: z.object({
+    /**
+     * Serve the latest analysed frame of each camera with boxes and labels at `GET /api/cameras/:id/preview.jpg`
+     * (auth like other reads). The frame is kept in memory only, never on disk or in Redis. Env `CROWDLENS_PREVIEW`.
+     * Default false.
+     */
+    enabled: z.boolean().default(false),
+    /** Blur the detected faces in the preview. Env `CROWDLENS_PREVIEW_BLUR`. Default true. */
+    blur: z.boolean().default(true),
+    /** Preview frames kept and rendered per camera per second at most. Env `CROWDLENS_PREVIEW_MAX_FPS`. Default 2. */
+    maxFps: z.coerce.number().positive().max(30).default(2),
+  }).prefault({}),
   /** Redis URL (`redis://[user:pass@]host:port[/db]`, `rediss://` for TLS); when absent everything runs in one process. Env `CROWDLENS_REDIS_URL`, else `REDIS_URL`. */
   redisUrl: z.string().url().optional(),
 });
@@ -210,11 +222,14 @@ const ENV_MAP: Record<string, readonly string[]> = {
   CROWDLENS_LIVE_INTERVAL_MS: ['service', 'liveIntervalMs'],
   CROWDLENS_ANALYZER_CONCURRENCY: ['service', 'analyzerConcurrency'],
   CROWDLENS_MAX_CAMERAS: ['service', 'maxCameras'],
+  CROWDLENS_PREVIEW: ['preview', 'enabled'],
+  CROWDLENS_PREVIEW_BLUR: ['preview', 'blur'],
+  CROWDLENS_PREVIEW_MAX_FPS: ['preview', 'maxFps'],
   CROWDLENS_REDIS_URL: ['redisUrl'],
 };
 
 /** Boolean settings: env values `1|true|yes|on` and `0|false|no|off` (case-insensitive); anything else is an error. */
-const BOOLEAN_PATHS: ReadonlySet<string> = new Set(['infer.spinning', 'api.publicRead', 'service.demo']);
+const BOOLEAN_PATHS: ReadonlySet<string> = new Set(['infer.spinning', 'api.publicRead', 'service.demo', 'preview.enabled', 'preview.blur']);
 /** Settings whose value never appears in an error message. */
 const SECRET_PATHS: ReadonlySet<string> = new Set(['api.token']);
 

@@ -99,3 +99,26 @@ export class FieldError extends Error {
 export function toPublicCamera(record: CameraRecord): Camera {
   return { id: record.id, name: record.name, url: maskUrl(record.url), fps: record.fps, maxWidth: record.maxWidth, enabled: record.enabled, loop: record.loop, createdAt: record.createdAt, updatedAt: record.updatedAt };
 }
+
+/** One rendered preview: the latest analysed frame of a camera with boxes and labels (faces blurred unless turned off). */
+export interface PreviewImage {
+  /** JPEG bytes. */
+  readonly jpeg: Uint8Array;
+  /** Capture time of the frame, ms since the Unix epoch. */
+  readonly capturedAtMs: number;
+  readonly width: number;
+  readonly height: number;
+  /** Faces detected (and boxed) in the frame. */
+  readonly faces: number;
+  /** Whether the faces are blurred. */
+  readonly blurred: boolean;
+}
+
+/**
+ * The annotated preview (off by default, `CROWDLENS_PREVIEW`): frames live in the memory of the process that
+ * analysed them only, never on disk or in Redis.
+ */
+export interface PreviewReads {
+  /** The latest analysed frame of `cameraId`, rendered; null when none arrived recently (camera down or starting). */
+  latest(cameraId: string): Promise<PreviewImage | null>;
+}

@@ -80,6 +80,8 @@ describe('buildFfmpegArgs', () => {
     expect(optionAfter(a.inputOptions, '-stream_loop')).toBe('-1');
     expect(optionAfter(a.outputOptions, '-vf')).toBe("fps=5,scale=w='trunc(min(iw\\,640)/2)*2':h=-2:flags=bilinear");
     expect(optionAfter(a.outputOptions, '-pix_fmt')).toBe('rgb24');
+    // Each frame is written out at once (else it waits in ffmpeg's buffer for the next one: latency).
+    expect(optionAfter(a.outputOptions, '-flush_packets')).toBe('1');
   });
 });
 
