@@ -8,18 +8,24 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CameraStatus, HistoryBucket } from '../../src/shared/api.ts';
-import { AGE_BUCKETS, type DemographicsKey } from '../../src/shared/messages.ts';
+import { AGE_BUCKETS, type DemographicsSnapshot, type PersonEstimate } from '../../src/shared/messages.ts';
+import { Demographics } from '../../src/track/demographics.ts';
+import { DemographicsHistory } from '../../src/track/history.ts';
 import { bundlePage, DASHBOARD_DIR } from '../../src/api/dashboard/bundle.ts';
 import { createApiServer } from '../../src/api/server.ts';
 import { JsonFileRegistry } from '../../src/service/registry-file.ts';
 import { createUrlPolicy } from '../../src/service/url-policy.ts';
 import { captureLogger } from '../ingest/helpers.ts';
-import { ageGenderTable, axisStart, cameraHealth, describePersonLeft, formatClock, formatDuration, fromFirstData, genderSentence, genderSplit, peopleMax, peoplePerMinute, STALL_MS, STATE_VIEW, timeTicks } from '../../src/api/dashboard/page/view.ts';
+import { ageGenderSummary, ageGenderTable, axisStart, cameraHealth, cellText, describePersonLeft, formatClock, formatDuration, formatSoft, fromFirstData, genderLine, genderSentence, genderSplit, GROUP_VIEW, labelCounts, peopleMax, peoplePerMinute, splitSummary, STALL_MS, STATE_VIEW, timeTicks, uniqueBars, uniqueBucketText, wholePercents, wholeRange } from '../../src/api/dashboard/page/view.ts';
 
-function counts(cells: Partial<Record<DemographicsKey, number>>): Record<DemographicsKey, number> {
-  const all = {} as Record<DemographicsKey, number>;
-  for (const b of AGE_BUCKETS) for (const g of ['female', 'male'] as const) all[`${b}/${g}`] = 0;
-  return { ...all, ...cells };
+/** A snapshot made by the real src/track Demographics from people with the given estimates (null: no estimate yet). */
+function snapshotOf(persons: readonly (Pick<PersonEstimate, 'ageYears' | 'gender' | 'maleProbability'> | null)[]): DemographicsSnapshot {
+  const d = new Demographics('c');
+  persons.forEach((p, id) => {
+    d.enter(id, 1000, false);
+    if (p) d.estimate(id, { ...p, genderScore: Math.max(p.maleProbability, 1 - p.maleProbability), samples: 5 });
+  });
+  return d.snapshot(2000);
 }
 
 function status(over: Partial<CameraStatus>): CameraStatus {
@@ -31,21 +37,103 @@ function bucket(startMs: number, over: Partial<HistoryBucket> = {}): HistoryBuck
 }
 
 describe('dashboard view model', () => {
-  it('builds the age x gender table and a gender split that adds up to 100%', () => {
-    const table = ageGenderTable(counts({ '25-34/female': 2, '25-34/male': 1, '65+/male': 4 }));
-    expect(table.labels).toHaveLength(AGE_BUCKETS.length);
-    expect(table.series.map((s) => [s.gender, s.total])).toEqual([
-      ['female', 2],
-      ['male', 5],
+  it('shows the age x gender table as soft counts with their likely range, adding up to the people with an estimate', () => {
+    // A woman (P(male) 0.1), someone the fusion is not sure about (0.55) and a man (0.9), and one without an estimate.
+    const snap = snapshotOf([
+      { ageYears: 30, gender: 'female', maleProbability: 0.1 },
+      { ageYears: 40, gender: 'unknown', maleProbability: 0.55 },
+      { ageYears: 20, gender: 'male', maleProbability: 0.9 },
+      null,
     ]);
-    expect(table.series[1]?.counts[AGE_BUCKETS.indexOf('65+')]).toBe(4);
-    const split = genderSplit(table);
-    expect(split.map((g) => g.percent)).toEqual([29, 71]);
-    expect(genderSplit(ageGenderTable(counts({ '18-24/female': 1, '18-24/male': 2 }))).reduce((a, g) => a + g.percent, 0)).toBe(100);
-    expect(genderSentence(table)).toBe('Women 29% · Men 71% of 7 people with an age and gender estimate');
-    expect(genderSentence(ageGenderTable(null))).toMatch(/No age and gender estimates yet/);
-    // A history bucket's sparse cells read the same way.
-    expect(ageGenderTable({ '0-12/female': 3 }).total).toBe(3);
+    const table = ageGenderTable(snap);
+    expect(table.labels).toHaveLength(AGE_BUCKETS.length);
+    expect(table).toMatchObject({ estimated: 3, withoutEstimate: 1 });
+    const [women, men] = table.series;
+    expect(women?.gender).toBe('female');
+    expect(women?.total).toBeCloseTo(0.9 + 0.45 + 0.1, 6);
+    expect(men?.total).toBeCloseTo(0.1 + 0.55 + 0.9, 6);
+    // The soft cells add up to the people with an estimate (the not-sure person is shared, not dropped).
+    expect((women?.total ?? 0) + (men?.total ?? 0)).toBeCloseTo(3, 6);
+    const w2534 = women?.cells[AGE_BUCKETS.indexOf('25-34')];
+    expect(w2534?.count).toBeCloseTo(0.9, 6);
+    // 90% interval of a Bernoulli(0.9) count: 0.9 +- 1.645 x 0.3, clamped; said as whole people, widened outwards.
+    expect(w2534?.interval[0]).toBeCloseTo(0.407, 3);
+    expect(w2534?.interval[1]).toBeCloseTo(1.393, 3);
+    expect([w2534?.low, w2534?.high]).toEqual([0, 2]);
+    expect(cellText(w2534 as NonNullable<typeof w2534>)).toBe('Women 25–34: about 0.9 (likely 0 to 2)');
+    const m65 = men?.cells[AGE_BUCKETS.indexOf('65+')];
+    expect(cellText(m65 as NonNullable<typeof m65>)).toBe('Men 65+: none');
+    for (const s of table.series) for (const c of s.cells) expect(c.low <= c.count && c.count <= c.high && c.interval[0] <= c.count && c.count <= c.interval[1]).toBe(true);
+    expect(ageGenderSummary(table)).toBe('3 people with an estimate: women about 1.5, men about 1.6. Largest group: women 25–34, about 0.9 (likely 0 to 2). 1 more not seen clearly enough yet.');
+    expect(ageGenderSummary(ageGenderTable(snapshotOf([null, null])))).toBe('No age and gender estimates yet. 2 more not seen clearly enough yet.');
+    expect(ageGenderTable(null)).toMatchObject({ estimated: 0, withoutEstimate: 0 });
+  });
+
+  it('splits women / men / not sure from the per-person labels, never folding not sure into a gender', () => {
+    const snap = snapshotOf([
+      { ageYears: 30, gender: 'female', maleProbability: 0.1 },
+      { ageYears: 40, gender: 'unknown', maleProbability: 0.55 },
+      { ageYears: 20, gender: 'male', maleProbability: 0.9 },
+      { ageYears: 22, gender: 'male', maleProbability: 0.95 },
+      null,
+    ]);
+    expect(snap.byGenderLabel).toEqual({ female: 1, male: 2, unknown: 1 });
+    const split = genderSplit(snap.byGenderLabel);
+    expect(split.map((g) => [g.gender, g.label, g.count, g.percent])).toEqual([
+      ['female', 'Women', 1, 25],
+      ['male', 'Men', 2, 50],
+      ['unknown', 'Not sure', 1, 25],
+    ]);
+    expect(genderSentence(snap)).toBe('Women 25% · Men 50% · Not sure 25% of 4 people with an age and gender estimate · 1 more not seen clearly yet');
+    expect(splitSummary(snap)).toBe('Women 25% (1), men 50% (2), not sure 25% (1).');
+    const line = genderLine(snap);
+    expect(line.kind === 'shares' && line.shares.map((s) => s.color)).toEqual([GROUP_VIEW.female.color, GROUP_VIEW.male.color, GROUP_VIEW.unknown.color]);
+    // Thirds still add up to 100.
+    expect(genderSplit({ female: 1, male: 1, unknown: 1 }).map((g) => g.percent)).toEqual([34, 33, 33]);
+    for (let seed = 1; seed < 200; seed++) {
+      const counts = [seed % 7, (seed * 13) % 11, (seed * 7) % 5];
+      const p = wholePercents(counts);
+      expect(p.reduce((a, n) => a + n, 0)).toBe(counts.some((n) => n > 0) ? 100 : 0);
+      counts.forEach((n, i) => expect(Math.abs((p[i] as number) - (100 * n) / Math.max(1, counts.reduce((a, m) => a + m, 0)))).toBeLessThan(1));
+    }
+    expect(genderSentence(snapshotOf([null, null]))).toBe('No age and gender estimates yet (2 people seen, none clearly enough so far): a person gets one after a few clear looks at their face.');
+    expect(genderSentence(null)).toMatch(/^No age and gender estimates yet: /);
+    expect(splitSummary(null)).toBe('No estimates yet.');
+  });
+
+  it('rounds soft counts and their ranges for people', () => {
+    expect([0, -1, 0.04, 0.06, 1.44, 9.94, 9.96, 12.4, Number.NaN].map(formatSoft)).toEqual(['0', '0', '0', '0.1', '1.4', '9.9', '10', '12', '0']);
+    expect(wholeRange([0.3, 2.6], 1.4)).toEqual([0, 3]);
+    expect(wholeRange([2, 2], 2)).toEqual([2, 2]);
+    expect(wholeRange([1.0000001, 2.9999999], 2)).toEqual([1, 3]);
+    expect(wholeRange(undefined, 0)).toEqual([0, 0]);
+  });
+
+  it('stacks the history by women / men / not sure / not seen clearly from the label keys', () => {
+    const h = new DemographicsHistory();
+    const t0 = 10 * 60_000;
+    h.frame(t0 + 1000, [
+      { key: 'a', cell: '25-34/female' },
+      { key: 'b', cell: '25-34/unknown' },
+      { key: 'c', cell: '65+/unknown' },
+      { key: 'd', cell: '18-24/male' },
+      { key: 'e', cell: null },
+    ]);
+    h.frame(t0 + 61_000, [{ key: 'a', cell: '25-34/female' }]);
+    const minutes = h.read(t0 + 62_000).minutes.slice(-3);
+    expect(labelCounts(minutes[1]?.byAgeGender ?? {})).toEqual({ female: 1, male: 1, unknown: 2 });
+    const bars = uniqueBars(minutes);
+    expect(bars.stacks.map((st) => [st.group, st.label, st.values])).toEqual([
+      ['female', 'Women', [null, 1, 1]],
+      ['male', 'Men', [null, 1, 0]],
+      ['unknown', 'Not sure', [null, 2, 0]],
+      ['none', 'Not seen clearly', [null, 1, 0]],
+    ]);
+    expect(bars.totals).toEqual([null, 5, 1]);
+    expect(bars.total).toBe(6);
+    expect(uniqueBucketText(minutes[1])).toBe('5 different people: 1 woman, 1 man, 2 not sure, 1 not seen clearly');
+    expect(uniqueBucketText(minutes[2])).toBe('1 different person: 1 woman');
+    expect(uniqueBucketText(minutes[0])).toBe('no pictures');
   });
 
   it('says when a camera is down and why, and when a running camera stalls', () => {
@@ -66,6 +154,7 @@ describe('dashboard view model', () => {
     expect(formatDuration(134_000)).toBe('2 min 14 s');
     expect(formatDuration(3_900_000)).toBe('1 h 05 min');
     expect(formatDuration(-1)).toBe('–');
+    expect(formatDuration(200)).toBe('under 1 s');
     const t0 = new Date(2026, 0, 5, 14, 3, 20).getTime();
     const ticks = timeTicks(t0, t0 + 15 * 60_000);
     expect(ticks.length).toBeLessThanOrEqual(6);
@@ -77,6 +166,7 @@ describe('dashboard view model', () => {
     expect(timeTicks(t0, t0)).toEqual([]);
     expect(describePersonLeft({ cameraId: 'c', personId: 1, atMs: 0, firstSeenMs: 0, lastSeenMs: 0, dwellMs: 28_000, estimate: { ageYears: 31, gender: 'female', genderScore: 0.9, maleProbability: 0.1, samples: 5 } })).toBe('A visitor (woman, 25–34) left after 28 s');
     expect(describePersonLeft({ cameraId: 'c', personId: 2, atMs: 0, firstSeenMs: 0, lastSeenMs: 0, dwellMs: 5_000, estimate: { ageYears: 31, gender: 'unknown', genderScore: 0.6, maleProbability: 0.4, samples: 3 } })).toBe('A visitor (25–34) left after 5 s');
+    expect(describePersonLeft({ cameraId: 'c', personId: 3, atMs: 0, firstSeenMs: 0, lastSeenMs: 0, dwellMs: 0, estimate: null })).toBe('A visitor left within a second');
   });
 
   it('starts charts where the data starts and puts the running minute at now', () => {

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CameraDemographics } from '../../src/shared/api.ts';
 import { eventually, freePort, spawnService, type ServiceProcess } from '../support/service.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -95,6 +96,42 @@ function foreign(requests: readonly string[]): string[] {
   });
 }
 
+/** The live snapshot the API reports for a camera now (the same numbers the page gets over Socket.IO). */
+async function apiSnapshot(cameraId: string): Promise<NonNullable<CameraDemographics['live']>> {
+  const res = await fetch(`${svc.url}/api/cameras/${cameraId}/demographics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as CameraDemographics;
+  if (!body.live) throw new Error(`${cameraId}: no live snapshot yet`);
+  return body.live;
+}
+
+const SPLIT_RE = /^Women (\d+)% · Men (\d+)% · Not sure (\d+)% of (\d+) (?:person|people) with an age and gender estimate(?: · (\d+) more not seen clearly yet)?$/;
+
+/**
+ * Whether the page's gender split says what the API reports for the same camera: women / men / not sure as
+ * whole percents of the people with an estimate that add up to 100, each within a point of the API's labels, and
+ * the same counts of people with and without an estimate. Returns what differs ('' when they agree); the
+ * snapshot moves every second, so callers poll until page and API are read at the same moment.
+ */
+async function splitDisagreement(page: Page, cameraId: string): Promise<string> {
+  const text = (await page.locator('#d-split').textContent()) ?? '';
+  const live = await apiSnapshot(cameraId);
+  const m = SPLIT_RE.exec(text);
+  if (!m) return `split text not as expected: ${JSON.stringify(text)}`;
+  const [women, men, notSure, estimated] = [m[1], m[2], m[3], m[4]].map(Number) as [number, number, number, number];
+  const without = Number(m[5] ?? 0);
+  const problems: string[] = [];
+  if (women + men + notSure !== 100) problems.push(`percents add up to ${women + men + notSure}`);
+  if (estimated !== live.estimated) problems.push(`estimated ${estimated} vs API ${live.estimated}`);
+  if (without !== live.withoutEstimate) problems.push(`without estimate ${without} vs API ${live.withoutEstimate}`);
+  const { female, male, unknown } = live.byGenderLabel;
+  if (female + male + unknown !== live.estimated) problems.push(`API labels ${female + male + unknown} vs estimated ${live.estimated}`);
+  for (const [shown, n, name] of [[women, female, 'women'], [men, male, 'men'], [notSure, unknown, 'not sure']] as const) {
+    if (Math.abs(shown - (100 * n) / live.estimated) >= 1) problems.push(`${name} ${shown}% vs API ${n}/${live.estimated}`);
+  }
+  return problems.join('; ');
+}
+
 describe('dashboard in headless Chromium', () => {
   it('registers a camera through the form, shows its numbers changing live, and a down camera with its reason', async () => {
     const { page, requests, errors } = await openPage({ width: 1280, height: 900 });
@@ -134,9 +171,22 @@ describe('dashboard in headless Chromium', () => {
     expect(await numberOf(page, '#c-people', 'data-points')).toBeGreaterThan(0);
     await expect.poll(() => page.locator('#d-activity li').count(), { timeout: 30_000 }).toBeGreaterThan(0);
     await expect.poll(() => numberOf(page, '#c-age', 'data-points'), { timeout: 45_000, interval: 500 }).toBeGreaterThan(0);
-    expect(await page.locator('#d-split').textContent()).toMatch(/Women \d+% · Men \d+% of \d+ /);
+    // The split: women / men / not sure from the per-person labels, as the API reports them for this camera.
+    await expect.poll(() => splitDisagreement(page, 'entrance'), { timeout: 30_000, interval: 250 }).toBe('');
+    // The age x gender bars: soft counts ("about 1.4") with the likely range, and they add up to the people with an estimate.
+    const ageSummary = (await page.locator('#c-age .chart-summary').textContent()) ?? '';
+    const soft = /^(\d+) (?:person|people) with an estimate: women about ([\d.]+), men about ([\d.]+)\. Largest group: (?:women|men) [\d–+]+, about [\d.]+ \(likely \d+( to \d+)?\)\./.exec(ageSummary);
+    expect(soft, ageSummary).not.toBeNull();
+    const [estimatedShown, womenSoft, menSoft] = (soft as RegExpExecArray).slice(1, 4).map(Number) as [number, number, number];
+    expect(Math.abs(womenSoft + menSoft - estimatedShown)).toBeLessThanOrEqual(1);
+    expect(await page.locator('#c-age .chart-hint').textContent()).toContain('Thin line: the likely range');
+    expect(await page.locator('#c-split .chart-hint').textContent()).toMatch(/^“Not sure”: /);
+    // Each share has its own coloured part, not sure included.
+    expect(await page.locator('#d-split .share').evaluateAll((els) => els.map((e) => e.getAttribute('data-gender')))).toEqual(['female', 'male', 'unknown']);
     // History buckets arrive with the periodic refresh of GET /demographics.
     await expect.poll(() => numberOf(page, '#c-unique', 'data-points'), { timeout: 30_000, interval: 500 }).toBeGreaterThan(0);
+    // Stacked by women / men / not sure / not seen clearly, from the buckets' label keys.
+    expect(await page.locator('#c-unique .chart-summary').textContent()).toMatch(/latest minute: \d+ different (person|people)(: (\d+ (wom[ae]n|m[ae]n|not sure|not seen clearly))(, \d+ (wom[ae]n|m[ae]n|not sure|not seen clearly))*)?\.$/);
     expect(await page.locator('li:has([data-camera-id="entrance"])').getAttribute('data-state')).toBe('running');
     await expect.poll(() => page.locator('li [data-camera-id="entrance"] .cam-fps').textContent(), { timeout: 15_000 }).toMatch(/\d\.\d fps/);
     expect(await page.locator('#d-down').isHidden()).toBe(true);

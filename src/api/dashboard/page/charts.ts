@@ -6,10 +6,12 @@
  * cannot see the canvas.
  */
 import { ArcElement, BarController, BarElement, CategoryScale, Chart, DoughnutController, Filler, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip, type ChartConfiguration } from 'chart.js';
+import { BarWithErrorBar, BarWithErrorBarsController, type IErrorBarYDataPoint } from 'chartjs-chart-error-bars';
 import type { CameraDemographics } from '../../../shared/api.ts';
-import { ageGenderTable, axisStart, dwellPerMinute, formatClock, formatDuration, formatTime, fromFirstData, genderSplit, peopleMax, peoplePerMinute, timeTicks, uniqueBars, type Snapshot, type TimePoint } from './view.ts';
+import { ageGenderSummary, ageGenderTable, axisStart, cellText, dwellPerMinute, EXPLAIN, formatClock, formatDuration, formatTime, fromFirstData, genderSplit, peopleMax, peoplePerMinute, people, splitSummary, timeTicks, uniqueBars, uniqueBucketText, type AgeGenderTable, type Snapshot, type TimePoint } from './view.ts';
 
-Chart.register(LineController, BarController, DoughnutController, LineElement, PointElement, BarElement, ArcElement, LinearScale, CategoryScale, Tooltip, Legend, Filler);
+// chartjs-chart-error-bars (MIT, by a Chart.js plugin maintainer): the likely range of each age x gender bar.
+Chart.register(LineController, BarController, BarWithErrorBarsController, DoughnutController, LineElement, PointElement, BarElement, BarWithErrorBar, ArcElement, LinearScale, CategoryScale, Tooltip, Legend, Filler);
 Chart.defaults.font.family = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 Chart.defaults.color = '#495057';
 Chart.defaults.animation = false;
@@ -45,6 +47,12 @@ function mark(canvas: HTMLCanvasElement, points: number, summary: string): void 
   if (text) text.textContent = summary;
 }
 
+/** Sets the figure's explanation line (what its groups mean). */
+function hint(canvas: HTMLCanvasElement, text: string): void {
+  const el = figureOf(canvas)?.querySelector('.chart-hint');
+  if (el) el.textContent = text;
+}
+
 function timeAxis(minMs: number, maxMs: number): NonNullable<NonNullable<ChartConfiguration<'line'>['options']>['scales']> {
   return {
     x: {
@@ -64,14 +72,19 @@ function timeAxis(minMs: number, maxMs: number): NonNullable<NonNullable<ChartCo
 export class CameraCharts {
   private readonly peopleNow: Chart<'line', TimePoint[]>;
   private readonly unique: Chart<'bar', (number | null)[], string>;
-  private readonly ageGender: Chart<'bar', number[], string>;
+  private readonly ageGender: Chart<'barWithErrorBars', IErrorBarYDataPoint[], string>;
+  private table: AgeGenderTable = ageGenderTable(null);
   private readonly split: Chart<'doughnut', number[], string>;
   private readonly dwell: Chart<'line', TimePoint[]>;
   private live: TimePoint[] = [];
   private history: CameraDemographics | null = null;
   private uniqueMode: UniqueMode = 'minute';
+  private uniqueTotals: (number | null)[] = [];
 
   constructor(private readonly canvases: ChartCanvases) {
+    hint(canvases.ageGender, EXPLAIN.soft);
+    hint(canvases.genderSplit, EXPLAIN.notSure);
+    hint(canvases.unique, EXPLAIN.notSeen);
     const tooltipTime = { callbacks: { title: (items: { parsed: { x: number | null } }[]) => (items[0]?.parsed.x != null ? formatTime(items[0].parsed.x) : '') } };
     this.peopleNow = new Chart(canvases.peopleNow, {
       type: 'line',
@@ -85,18 +98,38 @@ export class CameraCharts {
     });
     this.unique = new Chart(canvases.unique, {
       type: 'bar',
-      data: { labels: [], datasets: [{ label: 'Different people', data: [], backgroundColor: ACCENT, borderRadius: 2 }] },
-      options: { scales: { x: { grid: { display: false }, ticks: { maxTicksLimit: 8, maxRotation: 0 } }, y: { beginAtZero: true, grid: { color: GRID }, ticks: { precision: 0 } } }, plugins: { legend: { display: false } } },
+      data: { labels: [], datasets: [] },
+      options: {
+        scales: { x: { stacked: true, grid: { display: false }, ticks: { maxTicksLimit: 8, maxRotation: 0 } }, y: { stacked: true, beginAtZero: true, grid: { color: GRID }, ticks: { precision: 0 } } },
+        plugins: {
+          legend: { position: 'bottom', labels: { boxWidth: 12 } },
+          tooltip: { mode: 'index', filter: (item) => Number(item.raw) > 0, callbacks: { footer: (items) => (items[0] ? `${people(this.uniqueTotals[items[0].dataIndex] ?? 0)} in all` : '') } },
+        },
+      },
     });
     this.ageGender = new Chart(canvases.ageGender, {
-      type: 'bar',
+      type: 'barWithErrorBars',
       data: { labels: [], datasets: [] },
-      options: { scales: { x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkip: false, font: { size: 11 } } }, y: { beginAtZero: true, grid: { color: GRID }, ticks: { precision: 0 } } }, plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } } } },
+      options: {
+        scales: { x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkip: false, font: { size: 11 } } }, y: { beginAtZero: true, grid: { color: GRID }, ticks: { precision: 0 } } },
+        plugins: {
+          legend: { position: 'bottom', labels: { boxWidth: 12 } },
+          tooltip: {
+            callbacks: {
+              title: (items) => (items[0] ? `Age ${String(items[0].label)}` : ''),
+              label: (item) => {
+                const cell = this.table.series[item.datasetIndex]?.cells[item.dataIndex];
+                return cell ? cellText(cell) : '';
+              },
+            },
+          },
+        },
+      },
     });
     this.split = new Chart(canvases.genderSplit, {
       type: 'doughnut',
       data: { labels: [], datasets: [{ data: [], backgroundColor: [], borderWidth: 1 }] },
-      options: { cutout: '62%', plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } } } },
+      options: { cutout: '62%', plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } }, tooltip: { callbacks: { label: (item) => ` ${people(Number(item.raw))}` } } } },
     });
     this.dwell = new Chart(canvases.dwell, {
       type: 'line',
@@ -167,10 +200,12 @@ export class CameraCharts {
     const bars = uniqueBars(buckets);
     const c = this.unique;
     c.data.labels = bars.labels;
-    (c.data.datasets[0] as { data: (number | null)[] }).data = bars.values;
+    c.data.datasets = bars.stacks.map((st) => ({ label: st.label, data: [...st.values], backgroundColor: st.color, borderRadius: 2, borderSkipped: false }));
+    this.uniqueTotals = bars.totals;
     c.update('none');
-    const withData = bars.values.filter((v) => v !== null).length;
-    mark(this.canvases.unique, withData, this.uniqueMode === 'minute' ? `Different people per minute over the last hour (latest minute: ${bars.values[bars.values.length - 1] ?? 0}).` : `Different people per hour over the last day (this hour: ${bars.values[bars.values.length - 1] ?? 0}).`);
+    const withData = bars.totals.filter((v) => v !== null).length;
+    const latest = uniqueBucketText(buckets[buckets.length - 1]);
+    mark(this.canvases.unique, withData, this.uniqueMode === 'minute' ? `Different people per minute over the last hour; latest minute: ${latest}.` : `Different people per hour over the last day; this hour: ${latest}.`);
   }
 
   private drawDwell(nowMs: number): void {
@@ -188,17 +223,31 @@ export class CameraCharts {
   }
 
   private setSnapshot(snapshot: Snapshot | null): void {
-    const table = ageGenderTable(snapshot?.byAgeGender);
+    const table = ageGenderTable(snapshot);
+    this.table = table;
     const ag = this.ageGender;
     ag.data.labels = [...table.labels];
-    ag.data.datasets = table.series.map((s) => ({ label: s.label, data: [...s.counts], backgroundColor: s.color, borderRadius: 2 }));
+    ag.data.datasets = table.series.map((s) => ({
+      label: s.label,
+      // The bar is the soft count; the whisker its likely range in whole people (none where the range is 0..0).
+      // The whisker is the snapshot's 90% interval as sent; the tooltip says it in whole people (cellText).
+      data: s.cells.map((c) => ({ y: c.count, yMin: c.interval[0], yMax: c.interval[1] })),
+      backgroundColor: s.color,
+      borderRadius: 2,
+      errorBarColor: '#6c757d',
+      errorBarWhiskerColor: '#6c757d',
+      errorBarLineWidth: 1,
+      errorBarWhiskerLineWidth: 1,
+      errorBarWhiskerRatio: 0.3,
+    }));
     ag.update('none');
-    mark(this.canvases.ageGender, table.total, table.total > 0 ? `${table.total} people with an estimate, by age group: ${table.series.map((s) => `${s.label.toLowerCase()} ${s.total}`).join(', ')}.` : 'No age and gender estimates yet.');
+    mark(this.canvases.ageGender, table.estimated, ageGenderSummary(table));
 
-    const split = genderSplit(table);
+    const split = genderSplit(snapshot?.byGenderLabel);
+    const estimated = snapshot?.estimated ?? 0;
     const sp = this.split;
     const ds = sp.data.datasets[0] as { data: number[]; backgroundColor: string[] };
-    if (table.total > 0) {
+    if (estimated > 0) {
       sp.data.labels = split.map((g) => `${g.label} ${g.percent}%`);
       ds.data = split.map((g) => g.count);
       ds.backgroundColor = split.map((g) => g.color);
@@ -208,6 +257,6 @@ export class CameraCharts {
       ds.backgroundColor = [GRID];
     }
     sp.update('none');
-    mark(this.canvases.genderSplit, table.total, table.total > 0 ? split.map((g) => `${g.label} ${g.percent}% (${g.count})`).join(', ') : 'No estimates yet.');
+    mark(this.canvases.genderSplit, estimated, splitSummary(snapshot));
   }
 }

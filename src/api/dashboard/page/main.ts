@@ -11,7 +11,7 @@ import type { ALL_CAMERAS as ALL_CAMERAS_VALUE, Camera, CameraCreate, CameraPatc
 import type { ClientToServerEvents, ServerToClientEvents, SOCKET_PATH as SOCKET_PATH_VALUE } from '../../../shared/socket-events.ts';
 import { api, ApiCallError, fetchPreview, getToken, setToken } from './api.ts';
 import { CameraCharts, type UniqueMode } from './charts.ts';
-import { ageGenderTable, bigNumbers, cameraHealth, describePersonEntered, describePersonLeft, formatDuration, formatFps, formatTime, genderSentence } from './view.ts';
+import { bigNumbers, cameraHealth, describePersonEntered, describePersonLeft, formatDuration, formatFps, formatTime, genderLine, type Snapshot } from './view.ts';
 
 // The shared constants' types, so that a change of either on the server is a compile error here (their values
 // are restated because importing them would bundle zod with the page).
@@ -237,7 +237,27 @@ function renderNumbers(e: Entry): void {
   setTile('t-dwell', n.averageDwellMs, n.averageDwellMs > 0 ? formatDuration(n.averageDwellMs) : '–');
   // A camera that is down shows its last numbers, dimmed.
   byId('d-tiles').dataset['stale'] = String(cameraHealth(e.state, e.status, Date.now()).down);
-  byId('d-split').textContent = genderSentence(ageGenderTable(snapshot?.byAgeGender));
+  renderSplit(snapshot);
+}
+
+/** The women / men / not sure line: a coloured dot per share (the charts' colours), the words from view.ts. */
+function renderSplit(snapshot: Snapshot | null): void {
+  const el = byId('d-split');
+  const line = genderLine(snapshot);
+  if (line.kind === 'none') {
+    el.textContent = line.text;
+    return;
+  }
+  const nodes: Node[] = [];
+  line.shares.forEach((share, i) => {
+    if (i > 0) nodes.push(document.createTextNode(' · '));
+    const span = make('span', 'share', share.text);
+    span.dataset['gender'] = share.gender;
+    span.style.setProperty('--swatch', share.color);
+    nodes.push(span);
+  });
+  nodes.push(document.createTextNode(line.rest));
+  el.replaceChildren(...nodes);
 }
 
 function renderHealth(e: Entry): void {
