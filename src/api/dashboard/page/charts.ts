@@ -80,6 +80,8 @@ export class CameraCharts {
   private history: CameraDemographics | null = null;
   private uniqueMode: UniqueMode = 'minute';
   private uniqueTotals: (number | null)[] = [];
+  /** People with an estimate in the split shown (0: the grey "no estimates yet" ring, no tooltip numbers). */
+  private splitEstimated = 0;
 
   constructor(private readonly canvases: ChartCanvases) {
     hint(canvases.ageGender, EXPLAIN.soft);
@@ -129,7 +131,7 @@ export class CameraCharts {
     this.split = new Chart(canvases.genderSplit, {
       type: 'doughnut',
       data: { labels: [], datasets: [{ data: [], backgroundColor: [], borderWidth: 1 }] },
-      options: { cutout: '62%', plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } }, tooltip: { callbacks: { label: (item) => ` ${people(Number(item.raw))}` } } } },
+      options: { cutout: '62%', plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } }, tooltip: { callbacks: { label: (item) => (this.splitEstimated > 0 ? ` ${people(Number(item.raw))}` : '') } } } },
     });
     this.dwell = new Chart(canvases.dwell, {
       type: 'line',
@@ -245,6 +247,7 @@ export class CameraCharts {
 
     const split = genderSplit(snapshot?.byGenderLabel);
     const estimated = snapshot?.estimated ?? 0;
+    this.splitEstimated = estimated;
     const sp = this.split;
     const ds = sp.data.datasets[0] as { data: number[]; backgroundColor: string[] };
     if (estimated > 0) {

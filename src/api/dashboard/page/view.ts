@@ -217,13 +217,15 @@ export type GenderLine = { readonly kind: 'shares'; readonly shares: readonly (G
  * yet", or why there is none yet (see {@link genderSentence} for the whole line as text).
  */
 export function genderLine(snapshot: SnapshotDemographics | null | undefined): GenderLine {
-  const estimated = snapshot?.estimated ?? 0;
-  const without = snapshot?.withoutEstimate ?? 0;
+  // Before the camera's first analysed picture there is nothing to say about faces yet.
+  if (!snapshot) return { kind: 'none', text: 'No numbers from this camera yet.' };
+  const estimated = snapshot.estimated;
+  const without = snapshot.withoutEstimate;
   if (estimated === 0) {
     const seen = without > 0 ? ` (${people(without)} seen, none clearly enough so far)` : '';
     return { kind: 'none', text: `No age and gender estimates yet${seen}: a person gets one after a few clear looks at their face.` };
   }
-  const shares = genderSplit(snapshot?.byGenderLabel).map((g) => ({ gender: g.gender, label: g.label, color: g.color, text: `${g.label} ${g.percent}%` }));
+  const shares = genderSplit(snapshot.byGenderLabel).map((g) => ({ gender: g.gender, label: g.label, color: g.color, text: `${g.label} ${g.percent}%` }));
   const more = without > 0 ? ` · ${without} more not seen clearly yet` : '';
   return { kind: 'shares', shares, rest: ` of ${people(estimated)} with an age and gender estimate${more}` };
 }
