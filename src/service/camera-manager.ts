@@ -40,6 +40,9 @@ export interface CameraManagerOptions {
   readonly preview?: PreviewStore;
 }
 
+/** Person -> cell entries kept per camera for the history (people who left included, for their return). */
+const MAX_CELLS = 20_000;
+
 /** Window of the fps figures, ms. */
 const FPS_WINDOW_MS = 5000;
 
@@ -424,11 +427,14 @@ export class CameraManager implements CameraReads {
               pub.personEntered({ cameraId: id, personId: e.personId, atMs: e.atMs, returning: e.returning });
               break;
             case 'person.updated':
+              slot.cells.delete(e.personId);
               slot.cells.set(e.personId, cellOf(e.estimate));
+              // Kept after the person leaves (a returning person keeps their id and, with an unchanged estimate, gets no
+              // new person.updated); bounded, the longest-unchanged entry goes first.
+              if (slot.cells.size > MAX_CELLS) slot.cells.delete(slot.cells.keys().next().value as number);
               break;
             case 'person.left':
               slot.history.left(e.atMs, e.dwellMs);
-              slot.cells.delete(e.personId);
               m.dwellSeconds.observe({ camera: id }, e.dwellMs / 1000);
               pub.personLeft({ cameraId: id, personId: e.personId, atMs: e.atMs, firstSeenMs: e.firstSeenMs, lastSeenMs: e.lastSeenMs, dwellMs: e.dwellMs, estimate: e.estimate });
               break;
