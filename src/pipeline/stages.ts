@@ -204,7 +204,6 @@ export function wallClockSource(source: FrameSource, now: () => number = Date.no
   };
 }
 
-/** The tracking stage of one source: src/track's CrowdTracker behind the pipeline's interface. */
 /** What decides, per source, which frames get a full detection: the configuration's `infer` part. */
 export type DetectConfig = Pick<Config['infer'], 'detectSchedule' | 'scanEveryMs' | 'idleScanEveryMs' | 'motionThreshold'>;
 
@@ -222,7 +221,11 @@ export function createDetectGate(detect: DetectConfig): { motion?: PipelineMotio
 
 /** The tracking stage of one source: src/track's CrowdTracker behind the pipeline's interface, with the source's detection schedule when given. */
 export function createTracker(sourceId: string, options: Partial<Omit<CrowdTrackerOptions, 'sourceId'>> = {}, scheduler?: DetectScheduler): PipelineTracker {
-  const crowd = new CrowdTracker({ sourceId, ...options });
+  return trackerStage(new CrowdTracker({ sourceId, ...options }), scheduler);
+}
+
+/** Wraps an existing CrowdTracker (e.g. one that imported carried people) as the pipeline's tracking stage. */
+export function trackerStage(crowd: CrowdTracker, scheduler?: DetectScheduler): PipelineTracker {
   return {
     update(frame) {
       const events = crowd.update(frame);
@@ -232,6 +235,7 @@ export function createTracker(sourceId: string, options: Partial<Omit<CrowdTrack
     finish: (atMs) => crowd.finish(atMs),
     snapshot: (atMs) => crowd.snapshot(atMs),
     wantsDescriptor: (face, atMs) => crowd.wantsDescriptor(face, atMs),
+    descriptorPlan: (atMs) => crowd.descriptorPlan(atMs),
     ...(scheduler ? { planDetection: (atMs: number, m: MotionSummary | undefined) => scheduler.plan({ atMs, tracks: crowd.expectedBoxes(atMs), ...(m ? { motion: m } : {}) }) } : {}),
     persons: (): PersonSummary[] =>
       crowd.persons().map((p) => ({ id: p.id, firstSeenMs: p.firstSeenMs, lastSeenMs: p.lastSeenMs, ageYears: p.ageYears, gender: p.gender, samples: p.samples })),

@@ -75,12 +75,13 @@ export function newWorkerStats(): InferWorkerStats {
   return { ok: 0, expired: 0, badData: 0, transientErrors: 0, failedFinal: 0, busyMs: 0, analyzeMs: 0 };
 }
 
-/** The hints the analyzer gets from a job's descriptor request. */
-export function hintsFor(job: Pick<InferJob, 'descriptors'>): AnalyzeHints {
+/** The hints the analyzer gets from a job: its descriptor request and detect plan (both data). */
+export function hintsFor(job: Pick<InferJob, 'descriptors' | 'detect'>): AnalyzeHints {
   const req = job.descriptors;
-  if (req === 'all') return {};
-  if (req === 'none') return { wantDescriptor: () => false };
-  return { wantDescriptor: (face: FaceDetection) => planWantsDescriptor(req, face) };
+  const detect = job.detect ? { detect: job.detect } : {};
+  if (req === 'all') return detect;
+  if (req === 'none') return { wantDescriptor: () => false, ...detect };
+  return { wantDescriptor: (face: FaceDetection) => planWantsDescriptor(req, face), ...detect };
 }
 
 /** A one-at-a-time lock: the analyzer's calls never overlap. */
