@@ -68,6 +68,8 @@ export interface InferProcessorDeps {
   readonly workerName?: string;
   readonly logger?: Logger;
   readonly stats?: InferWorkerStats;
+  /** Called with each job's timings once its result went out (metrics). */
+  readonly onJob?: (timing: WorkerTiming) => void;
 }
 
 /** Fresh zeroed counters. */
@@ -188,6 +190,7 @@ export function createInferProcessor(deps: InferProcessorDeps): (job: Job) => Pr
       if (res === null || failed)
         throw new Error(`pushing the result to ${data.replyTo} failed: ${failed?.[0]?.message ?? 'transaction aborted'}`);
       stats.ok++;
+      deps.onJob?.(workerTiming);
       let descriptors = 0;
       for (const f of faces) if (f.descriptor !== undefined) descriptors++;
       return { outcome: 'ok', faces: faces.length, descriptors };
