@@ -61,6 +61,7 @@ describe('runPipeline with a pipelined (remote) analyzer', () => {
       jobs.sort((a, b) => a.frame.seq - b.frame.seq);
       // The second frame's bytes vanish before any worker gets to it (as when its TTL passes).
       await r.redis.del((jobs[1] as InferJob).frame.key);
+      await waitUntil('a frame refused past the bound', () => (remote.counters().refused['in_flight'] ?? 0) > 0, 10_000);
       worker = createInferWorker({ redis: r.redis, keys: r.keys, analyzer, inboxTtlMs: 60_000, concurrency: 2, lockMs: 4000, workerName: 'w-pipelined', logger });
       const result = await run;
 
