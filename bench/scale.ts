@@ -24,7 +24,14 @@ import { parseArgs } from './lib/args.ts';
 import { median, percentile } from './lib/stats.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const args = parseArgs(process.argv.slice(2), { light: 'number', heavy: 'number', seconds: 'number', warmup: 'number', clip: 'string', redis: 'string' });
+const args = parseArgs(process.argv.slice(2), {
+  light: 'number',
+  heavy: 'number',
+  seconds: 'number',
+  warmup: 'number',
+  clip: 'string',
+  redis: 'string',
+});
 const LIGHT = Number(args['light'] ?? 2);
 const HEAVY = Number(args['heavy'] ?? 12);
 const SECONDS = Number(args['seconds'] ?? 30);
@@ -43,7 +50,11 @@ interface Proc {
 }
 
 function spawnRole(role: string, argv: string[], env: Record<string, string | undefined>): Proc {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'crowdlens.js'), ...argv], { cwd: ROOT, env: { ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'crowdlens.js'), ...argv], {
+    cwd: ROOT,
+    env: { ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const out: string[] = [];
   let err = '';
   child.stdout?.on('data', (d: Buffer) => out.push(...d.toString().split('\n').filter(Boolean)));
@@ -128,7 +139,10 @@ function metricSum(text: string, name: string, labels = ''): number {
 /** Quantile `q` (0..1) of a histogram's observations between two scrapes, interpolated within its buckets (Prometheus' histogram_quantile). */
 function histogramQuantile(m0: string, m1: string, name: string, q: number): number {
   const buckets = new Map<number, number>();
-  for (const [text, sign] of [[m1, 1], [m0, -1]] as const) {
+  for (const [text, sign] of [
+    [m1, 1],
+    [m0, -1],
+  ] as const) {
     for (const line of text.split('\n')) {
       const m = new RegExp(`^${name}_bucket\\{.*le="([^"]+)".*\\} (\\S+)$`).exec(line);
       if (!m) continue;
@@ -191,7 +205,15 @@ interface Result {
 async function runSetup(setup: 'start' | 'redis-1w' | 'redis-2w', cameras: number, workDir: string): Promise<Result> {
   const prefix = `crowdlens-bench-${randomBytes(4).toString('hex')}`;
   const media = path.join(workDir, 'media');
-  const base: Record<string, string | undefined> = { ...process.env, CROWDLENS_MEDIA_DIR: media, CROWDLENS_PORT: '0', CROWDLENS_METRICS_PORT: '0', CROWDLENS_LOG_LEVEL: 'warn', CROWDLENS_DEMO: 'false', CROWDLENS_MAX_CAMERAS: '256' };
+  const base: Record<string, string | undefined> = {
+    ...process.env,
+    CROWDLENS_MEDIA_DIR: media,
+    CROWDLENS_PORT: '0',
+    CROWDLENS_METRICS_PORT: '0',
+    CROWDLENS_LOG_LEVEL: 'warn',
+    CROWDLENS_DEMO: 'false',
+    CROWDLENS_MAX_CAMERAS: '256',
+  };
   delete base['REDIS_URL'];
   delete base['CROWDLENS_REDIS_URL'];
   const procs: Proc[] = [];
@@ -224,7 +246,11 @@ async function runSetup(setup: 'start' | 'redis-1w' | 'redis-2w', cameras: numbe
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
     await socket.emitWithAck('subscribe', '*');
     for (let i = 1; i <= cameras; i++) {
-      const res = await fetch(`${apiUrl}/api/cameras`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: `cam ${i}`, url: 'clip.mp4', fps: 5, loop: true }) });
+      const res = await fetch(`${apiUrl}/api/cameras`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `cam ${i}`, url: 'clip.mp4', fps: 5, loop: true }),
+      });
       if (res.status !== 201) throw new Error(`registering camera ${i}: ${res.status} ${await res.text()}`);
     }
     log(`${setup}: ${cameras} cameras registered; warming up ${WARMUP} s`);
@@ -277,7 +303,9 @@ async function runSetup(setup: 'start' | 'redis-1w' | 'redis-2w', cameras: numbe
     const frames = metricSum(m1, 'crowdlens_faces_per_frame_count') - metricSum(m0, 'crowdlens_faces_per_frame_count');
     const dropped: Record<string, number> = {};
     for (const reason of ['queue_full', 'in_flight', 'redis_error', 'deadline', 'expired', 'failed']) {
-      const d = metricSum(m1, 'crowdlens_frames_dropped_total', `reason="${reason}"`) - metricSum(m0, 'crowdlens_frames_dropped_total', `reason="${reason}"`);
+      const d =
+        metricSum(m1, 'crowdlens_frames_dropped_total', `reason="${reason}"`) -
+        metricSum(m0, 'crowdlens_frames_dropped_total', `reason="${reason}"`);
       if (d > 0) dropped[reason] = d;
     }
     const inWindow = latencies.filter((l) => l.at >= t0).map((l) => l.ms);
@@ -288,14 +316,30 @@ async function runSetup(setup: 'start' | 'redis-1w' | 'redis-2w', cameras: numbe
       fps: frames / wallS,
       offeredFps: cameras * 5,
       dropped,
-      tracked: { p50: histogramQuantile(m0, m1, 'crowdlens_frame_latency_seconds', 0.5) * 1000, p95: histogramQuantile(m0, m1, 'crowdlens_frame_latency_seconds', 0.95) * 1000 },
-      latency: { n: inWindow.length, p50: inWindow.length ? percentile(inWindow, 50) : NaN, p95: inWindow.length ? percentile(inWindow, 95) : NaN },
+      tracked: {
+        p50: histogramQuantile(m0, m1, 'crowdlens_frame_latency_seconds', 0.5) * 1000,
+        p95: histogramQuantile(m0, m1, 'crowdlens_frame_latency_seconds', 0.95) * 1000,
+      },
+      latency: {
+        n: inWindow.length,
+        p50: inWindow.length ? percentile(inWindow, 50) : NaN,
+        p95: inWindow.length ? percentile(inWindow, 95) : NaN,
+      },
       rssMiB: Object.fromEntries([...rss].map(([k, v]) => [k, Math.max(...v)])),
       cpuMsPerFrame: frames > 0 ? (cpuTotal + cpuByRole['ffmpeg']) / frames : NaN,
       cpuByRole,
-      redis: redis ? { samples: redisSamples, firstThirdMedian: median(redisSamples.slice(0, third)), lastThirdMedian: median(redisSamples.slice(-third)), keysMax } : null,
+      redis: redis
+        ? {
+            samples: redisSamples,
+            firstThirdMedian: median(redisSamples.slice(0, third)),
+            lastThirdMedian: median(redisSamples.slice(-third)),
+            keysMax,
+          }
+        : null,
     };
-    log(`${setup} x ${cameras}: ${result.fps.toFixed(2)} analysed frames/s of ${result.offeredFps} offered; latency p50/p95 ${result.latency.p50.toFixed(0)}/${result.latency.p95.toFixed(0)} ms (n=${result.latency.n}); dropped ${JSON.stringify(dropped)}`);
+    log(
+      `${setup} x ${cameras}: ${result.fps.toFixed(2)} analysed frames/s of ${result.offeredFps} offered; latency p50/p95 ${result.latency.p50.toFixed(0)}/${result.latency.p95.toFixed(0)} ms (n=${result.latency.n}); dropped ${JSON.stringify(dropped)}`,
+    );
     return result;
   } finally {
     await stop(procs);
@@ -318,28 +362,59 @@ async function main(): Promise<void> {
   const media = path.join(workDir, 'media');
   await (await import('node:fs/promises')).mkdir(media, { recursive: true });
   await copyFile(CLIP, path.join(media, 'clip.mp4'));
-  log(`clip ${path.relative(ROOT, CLIP)}; loads ${LIGHT} and ${HEAVY} cameras x 5 fps; ${WARMUP} s warm-up + ${SECONDS} s measured per set-up; Redis ${REDIS_URL}`);
+  log(
+    `clip ${path.relative(ROOT, CLIP)}; loads ${LIGHT} and ${HEAVY} cameras x 5 fps; ${WARMUP} s warm-up + ${SECONDS} s measured per set-up; Redis ${REDIS_URL}`,
+  );
   const results: Result[] = [];
   try {
-    for (const cameras of [LIGHT, HEAVY]) for (const setup of ['start', 'redis-1w', 'redis-2w'] as const) results.push(await runSetup(setup, cameras, workDir));
+    for (const cameras of [LIGHT, HEAVY])
+      for (const setup of ['start', 'redis-1w', 'redis-2w'] as const) results.push(await runSetup(setup, cameras, workDir));
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
   const rows: string[] = [];
-  rows.push('| load | set-up | analysed frames/s (offered) | vs start | capture -> Socket.IO event p50 / p95 ms (n) | capture -> tracked p50 / p95 ms (all frames) | dropped (by reason) | CPU ms per analysed frame (all processes) | peak RSS MiB per process | Redis memory of the run, first / last third median (keys max) |');
+  rows.push(
+    '| load | set-up | analysed frames/s (offered) | vs start | capture -> Socket.IO event p50 / p95 ms (n) | capture -> tracked p50 / p95 ms (all frames) | dropped (by reason) | CPU ms per analysed frame (all processes) | peak RSS MiB per process | Redis memory of the run, first / last third median (keys max) |',
+  );
   rows.push('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     const ref = results.find((x) => x.cameras === r.cameras && x.setup === 'start') as Result;
-    const rss = Object.entries(r.rssMiB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ');
-    const drops = Object.entries(r.dropped).map(([k, v]) => `${k} ${v}`).join(', ') || '0';
+    const rss = Object.entries(r.rssMiB)
+      .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+      .join(', ');
+    const drops =
+      Object.entries(r.dropped)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || '0';
     const mem = r.redis ? `${kb(r.redis.firstThirdMedian)} / ${kb(r.redis.lastThirdMedian)} (${r.redis.keysMax})` : '-';
-    rows.push(`| ${r.cameras} cameras | ${r.setup} | ${r.fps.toFixed(2)} (${r.offeredFps}) | ${(r.fps / ref.fps).toFixed(2)}x | ${r.latency.p50.toFixed(0)} / ${r.latency.p95.toFixed(0)} (${r.latency.n}) | ${r.tracked.p50.toFixed(0)} / ${r.tracked.p95.toFixed(0)} | ${drops} | ${r.cpuMsPerFrame.toFixed(1)} | ${rss} | ${mem} |`);
+    rows.push(
+      `| ${r.cameras} cameras | ${r.setup} | ${r.fps.toFixed(2)} (${r.offeredFps}) | ${(r.fps / ref.fps).toFixed(2)}x | ${r.latency.p50.toFixed(0)} / ${r.latency.p95.toFixed(0)} (${r.latency.n}) | ${r.tracked.p50.toFixed(0)} / ${r.tracked.p95.toFixed(0)} | ${drops} | ${r.cpuMsPerFrame.toFixed(1)} | ${rss} | ${mem} |`,
+    );
   }
   const heavy = (s: string): Result => results.find((x) => x.cameras === HEAVY && x.setup === s) as Result;
   process.stdout.write(`${rows.join('\n')}\n\n`);
-  process.stdout.write(`targets: 1 worker over Redis / start at ${HEAVY} cameras = ${(heavy('redis-1w').fps / heavy('start').fps).toFixed(2)} (>= 0.90); 2 workers / 1 worker = ${(heavy('redis-2w').fps / heavy('redis-1w').fps).toFixed(2)} (>= 1.6); p95 within capacity (${LIGHT} cameras) = ${results.filter((x) => x.cameras === LIGHT).map((x) => `${x.setup} ${x.latency.p95.toFixed(0)} ms`).join(', ')} (<= 250)\n`);
-  process.stdout.write(`CPU ms by process over the window: ${results.map((r) => `${r.setup}x${r.cameras}: ${Object.entries(r.cpuByRole).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(' ')}`).join('; ')}\n`);
-  process.stdout.write(`Redis samples (bytes): ${results.filter((r) => r.redis).map((r) => `${r.setup}x${r.cameras}: ${r.redis?.samples.map((b) => Math.round(b / 1024)).join(' ')} KB`).join('; ')}\n`);
+  process.stdout.write(
+    `targets: 1 worker over Redis / start at ${HEAVY} cameras = ${(heavy('redis-1w').fps / heavy('start').fps).toFixed(2)} (>= 0.90); 2 workers / 1 worker = ${(heavy('redis-2w').fps / heavy('redis-1w').fps).toFixed(2)} (>= 1.6); p95 within capacity (${LIGHT} cameras) = ${results
+      .filter((x) => x.cameras === LIGHT)
+      .map((x) => `${x.setup} ${x.latency.p95.toFixed(0)} ms`)
+      .join(', ')} (<= 250)\n`,
+  );
+  process.stdout.write(
+    `CPU ms by process over the window: ${results
+      .map(
+        (r) =>
+          `${r.setup}x${r.cameras}: ${Object.entries(r.cpuByRole)
+            .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`)
+            .join(' ')}`,
+      )
+      .join('; ')}\n`,
+  );
+  process.stdout.write(
+    `Redis samples (bytes): ${results
+      .filter((r) => r.redis)
+      .map((r) => `${r.setup}x${r.cameras}: ${r.redis?.samples.map((b) => Math.round(b / 1024)).join(' ')} KB`)
+      .join('; ')}\n`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -63,7 +63,11 @@ export async function startApiRole(config: Config, deps: ApiRoleDeps): Promise<A
       registry,
       reads,
       urlPolicy,
-      readiness: () => ({ ready: redis.status === 'ready' && (deps.ready?.() ?? true), models: deps.ready ? (deps.ready() ? 'loaded' : 'loading') : 'remote', cameras: knownCameras }),
+      readiness: () => ({
+        ready: redis.status === 'ready' && (deps.ready?.() ?? true),
+        models: deps.ready ? (deps.ready() ? 'loaded' : 'loading') : 'remote',
+        cameras: knownCameras,
+      }),
       metrics: {
         contentType: own.metrics.registry.contentType,
         async render() {
@@ -76,7 +80,12 @@ export async function startApiRole(config: Config, deps: ApiRoleDeps): Promise<A
       },
       logger: log,
     },
-    { token: config.api.token, publicRead: config.api.publicRead, bodyLimitBytes: config.api.bodyLimitBytes, ...(deps.dashboardDir !== undefined ? { dashboardDir: deps.dashboardDir } : {}) },
+    {
+      token: config.api.token,
+      publicRead: config.api.publicRead,
+      bodyLimitBytes: config.api.bodyLimitBytes,
+      ...(deps.dashboardDir !== undefined ? { dashboardDir: deps.dashboardDir } : {}),
+    },
   );
   const pub = redis.duplicate();
   const sub = redis.duplicate();
@@ -85,7 +94,9 @@ export async function startApiRole(config: Config, deps: ApiRoleDeps): Promise<A
   const local = new SocketIoPublisher(api.io, { local: true });
 
   let knownCameras = 0;
-  registry.subscribe((change) => local.cameraChanged({ type: change.type, cameraId: change.id, camera: change.camera ? toPublicCamera(change.camera) : null }));
+  registry.subscribe((change) =>
+    local.cameraChanged({ type: change.type, cameraId: change.id, camera: change.camera ? toPublicCamera(change.camera) : null }),
+  );
   await registry.ready();
 
   // Cameras no ingest runs get their 1 Hz `demographics` from here (their state and last snapshot), to this node's clients.
@@ -101,7 +112,10 @@ export async function startApiRole(config: Config, deps: ApiRoleDeps): Promise<A
       local.demographics({ cameraId: r.id, atMs: now, state: r.enabled ? 'pending' : 'disabled', snapshot: live?.snapshot ?? null });
     }
   };
-  const timer = setInterval(() => void tick().catch((err: unknown) => log.debug({ err }, 'api tick failed')), config.service.liveIntervalMs);
+  const timer = setInterval(
+    () => void tick().catch((err: unknown) => log.debug({ err }, 'api tick failed')),
+    config.service.liveIntervalMs,
+  );
   timer.unref();
   await tick().catch(() => undefined);
 
@@ -117,7 +131,10 @@ export async function startApiRole(config: Config, deps: ApiRoleDeps): Promise<A
     scale.close();
     throw err;
   }
-  log.info({ url, prefix: config.scale.prefix, tokenRequired: api.policy.tokenRequired, publicRead: api.policy.publicRead }, `crowdlens api: listening on ${url}`);
+  log.info(
+    { url, prefix: config.scale.prefix, tokenRequired: api.policy.tokenRequired, publicRead: api.policy.publicRead },
+    `crowdlens api: listening on ${url}`,
+  );
   let closing: Promise<void> | null = null;
   return {
     url,

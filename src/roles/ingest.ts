@@ -33,7 +33,15 @@ import type { PipelineStages } from '../pipeline/standalone.ts';
 import { CameraManager, type CameraRunContext } from '../service/camera-manager.ts';
 import { createMetrics, type CrowdlensMetrics } from '../service/metrics.ts';
 import { createUrlPolicy } from '../service/url-policy.ts';
-import { CameraStateStore, RedisCameraRegistry, RemoteAnalyzer, newOwnerId, openScale, type CameraReporter, type LeaseRecord } from '../scale/index.ts';
+import {
+  CameraStateStore,
+  RedisCameraRegistry,
+  RemoteAnalyzer,
+  newOwnerId,
+  openScale,
+  type CameraReporter,
+  type LeaseRecord,
+} from '../scale/index.ts';
 import { preloadScripts } from '../scale/scripts.ts';
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts';
 
@@ -119,7 +127,11 @@ export async function startIngestRole(config: Config, deps: IngestRoleDeps): Pro
   });
 
   /** Publishes one live event of a camera through the Socket.IO emitter's format, fenced by the camera's lease. */
-  const emit = <E extends keyof ServerToClientEvents>(cameraId: string, event: E, payload: Parameters<ServerToClientEvents[E]>[0]): void => {
+  const emit = <E extends keyof ServerToClientEvents>(
+    cameraId: string,
+    event: E,
+    payload: Parameters<ServerToClientEvents[E]>[0],
+  ): void => {
     const lease = leases.heldRecord(cameraId);
     if (!lease) return; // not ours (or no longer)
     const client = {
@@ -135,7 +147,9 @@ export async function startIngestRole(config: Config, deps: IngestRoleDeps): Pro
         );
       },
     };
-    (new Emitter(client, { key: keys.socketIo() }).to([cameraRoom(cameraId), ALL_ROOM]).emit as (ev: string, ...args: unknown[]) => boolean)(event, payload);
+    (
+      new Emitter(client, { key: keys.socketIo() }).to([cameraRoom(cameraId), ALL_ROOM]).emit as (ev: string, ...args: unknown[]) => boolean
+    )(event, payload);
   };
 
   const ticking = new Set<string>();
@@ -159,7 +173,9 @@ export async function startIngestRole(config: Config, deps: IngestRoleDeps): Pro
       const people = ctx.crowd.takeCarried();
       if (people.length > 0 && !(await reid.save(lease, people))) fenced++;
     }
-    const res = await reporterOf(id).flush(lease, status, payload?.snapshot ?? null);
+    // The final flush of a hand-back has no tick: it stores the run's last snapshot.
+    const snapshot = payload ? payload.snapshot : ((await manager.demographics(id))?.live ?? null);
+    const res = await reporterOf(id).flush(lease, status, snapshot);
     if (res === null) return;
     if (!res.ok) {
       fenced++;
@@ -206,8 +222,17 @@ export async function startIngestRole(config: Config, deps: IngestRoleDeps): Pro
         estimate: o.estimate,
       }));
       reporter.events(lefts);
-      for (const e of lefts) emit(id, 'person.left', { cameraId: id, personId: e.personId, atMs: e.atMs, firstSeenMs: e.firstSeenMs, lastSeenMs: e.lastSeenMs, dwellMs: e.dwellMs, estimate: e.estimate });
-      log.info({ cameraId: id, people: lefts.length, previousToken: prev.token }, 'ended the previous owner\'s open appearances');
+      for (const e of lefts)
+        emit(id, 'person.left', {
+          cameraId: id,
+          personId: e.personId,
+          atMs: e.atMs,
+          firstSeenMs: e.firstSeenMs,
+          lastSeenMs: e.lastSeenMs,
+          dwellMs: e.dwellMs,
+          estimate: e.estimate,
+        });
+      log.info({ cameraId: id, people: lefts.length, previousToken: prev.token }, "ended the previous owner's open appearances");
     }
     const remote = new RemoteAnalyzer({
       open: (handlers) => inference.camera(id, linkEpoch(lease.token, ctx.run), handlers),
@@ -217,7 +242,16 @@ export async function startIngestRole(config: Config, deps: IngestRoleDeps): Pro
       },
     });
     const source = createSource(
-      { source: ctx.source, sourceId: id, loop: record.loop, config, realtime: true, wallClock: true, ...(record.fps !== null ? { fps: record.fps } : {}), ...(record.maxWidth !== null ? { maxWidth: record.maxWidth } : {}) },
+      {
+        source: ctx.source,
+        sourceId: id,
+        loop: record.loop,
+        config,
+        realtime: true,
+        wallClock: true,
+        ...(record.fps !== null ? { fps: record.fps } : {}),
+        ...(record.maxWidth !== null ? { maxWidth: record.maxWidth } : {}),
+      },
       { logger: ctx.logger },
     );
     const { motion, scheduler } = createDetectGate(config.infer);
@@ -242,14 +276,18 @@ export async function startIngestRole(config: Config, deps: IngestRoleDeps): Pro
         const reporter = reporterOf(id);
         for (const e of events) {
           // Before the entry is published (same connection, so in order): the next owner starts above this id.
-          if (e.type === 'person.entered') void reporter.notePersonId(ctx.lease, e.personId).catch((err: unknown) => log.debug({ err }, 'noting a person id failed'));
+          if (e.type === 'person.entered')
+            void reporter.notePersonId(ctx.lease, e.personId).catch((err: unknown) => log.debug({ err }, 'noting a person id failed'));
         }
         reporter.events(events);
       },
       frame: (id, run, f) => {
         const ctx = runs.get(id);
         if (!ctx || ctx.run !== run) return;
-        reporterOf(id).frame(f.capturedAtMs, f.tracks.map((t) => t.trackId));
+        reporterOf(id).frame(
+          f.capturedAtMs,
+          f.tracks.map((t) => t.trackId),
+        );
       },
     },
   });
@@ -294,9 +332,21 @@ export async function startIngestRole(config: Config, deps: IngestRoleDeps): Pro
   };
   let server: MetricsServer | null = null;
   if (deps.serveMetrics ?? true) {
-    server = await startMetricsServer({ host: config.scale.metricsHost, port: config.scale.metricsPort, registry: metrics.registry, collect, ready: () => redis.status === 'ready', token: config.api.token, publicRead: config.api.publicRead, logger: log });
+    server = await startMetricsServer({
+      host: config.scale.metricsHost,
+      port: config.scale.metricsPort,
+      registry: metrics.registry,
+      collect,
+      ready: () => redis.status === 'ready',
+      token: config.api.token,
+      publicRead: config.api.publicRead,
+      logger: log,
+    });
   }
-  log.info({ owner: ownerId, prefix: config.scale.prefix, leaseMs: config.scale.leaseMs, reidCarry: reid !== null, metrics: server?.url }, 'crowdlens ingest: sharing the cameras');
+  log.info(
+    { owner: ownerId, prefix: config.scale.prefix, leaseMs: config.scale.leaseMs, reidCarry: reid !== null, metrics: server?.url },
+    'crowdlens ingest: sharing the cameras',
+  );
 
   let closing: Promise<void> | null = null;
   return {

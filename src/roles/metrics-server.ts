@@ -30,12 +30,18 @@ export interface MetricsServerOptions {
 
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const policy = createAccessPolicy({ token: options.token, publicRead: options.publicRead ?? false });
-  const app = Fastify({ loggerInstance: options.logger.child({ component: 'metrics' }), logController: new LogController({ disableRequestLogging: true }) });
+  const app = Fastify({
+    loggerInstance: options.logger.child({ component: 'metrics' }),
+    logController: new LogController({ disableRequestLogging: true }),
+  });
   app.get('/healthz', async () => ({ status: 'ok', uptimeS: Math.round(process.uptime()) }));
   app.get('/readyz', async (_req, reply) => reply.code(options.ready() ? 200 : 503).send({ ready: options.ready() }));
   app.get('/metrics', async (req, reply) => {
     if (!policy.canRead(bearerToken(req.headers.authorization))) {
-      return reply.code(401).header('www-authenticate', 'Bearer realm="crowdlens"').send({ error: 'UNAUTHORIZED', message: 'reads need the API token: Authorization: Bearer <CROWDLENS_API_TOKEN>' });
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="crowdlens"')
+        .send({ error: 'UNAUTHORIZED', message: 'reads need the API token: Authorization: Bearer <CROWDLENS_API_TOKEN>' });
     }
     await options.collect?.();
     return reply.type(options.registry.contentType).send(await options.registry.metrics());
@@ -43,6 +49,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   await app.listen({ host: options.host, port: options.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : options.port;
-  const shown = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host.includes(':') ? `[${options.host}]` : options.host;
+  const shown =
+    options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host.includes(':') ? `[${options.host}]` : options.host;
   return { url: `http://${shown}:${port}`, close: () => app.close() };
 }

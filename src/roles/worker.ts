@@ -75,7 +75,14 @@ export async function startWorkerRole(config: Config, deps: WorkerRoleDeps = {})
       inc('retried', s.transientErrors, reported.transientErrors);
       inc('failed', s.failedFinal, reported.failedFinal);
       if (s.analyzeMs > reported.analyzeMs) metrics.workerBusySeconds.inc((s.analyzeMs - reported.analyzeMs) / 1000);
-      Object.assign(reported, { ok: s.ok, expired: s.expired, badData: s.badData, transientErrors: s.transientErrors, failedFinal: s.failedFinal, analyzeMs: s.analyzeMs });
+      Object.assign(reported, {
+        ok: s.ok,
+        expired: s.expired,
+        badData: s.badData,
+        transientErrors: s.transientErrors,
+        failedFinal: s.failedFinal,
+        analyzeMs: s.analyzeMs,
+      });
       const errors = scale.redisErrors();
       if (errors > reported.redisErrors) metrics.redisErrors.inc(errors - reported.redisErrors);
       reported.redisErrors = errors;
@@ -92,9 +99,21 @@ export async function startWorkerRole(config: Config, deps: WorkerRoleDeps = {})
       }
     };
     if (deps.serveMetrics ?? true) {
-      server = await startMetricsServer({ host: config.scale.metricsHost, port: config.scale.metricsPort, registry: metrics.registry, collect, ready: () => !worker.worker.closing, token: config.api.token, publicRead: config.api.publicRead, logger: deps.logger ?? (await import('../shared/logger.ts')).createLogger({ level: 'silent' }) });
+      server = await startMetricsServer({
+        host: config.scale.metricsHost,
+        port: config.scale.metricsPort,
+        registry: metrics.registry,
+        collect,
+        ready: () => !worker.worker.closing,
+        token: config.api.token,
+        publicRead: config.api.publicRead,
+        logger: deps.logger ?? (await import('../shared/logger.ts')).createLogger({ level: 'silent' }),
+      });
     }
-    deps.logger?.info({ worker: name, concurrency: config.scale.workerConcurrency, prefix: config.scale.prefix, metrics: server?.url }, 'crowdlens worker: taking inference jobs');
+    deps.logger?.info(
+      { worker: name, concurrency: config.scale.workerConcurrency, prefix: config.scale.prefix, metrics: server?.url },
+      'crowdlens worker: taking inference jobs',
+    );
     let closing: Promise<void> | null = null;
     return {
       name,

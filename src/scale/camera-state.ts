@@ -47,7 +47,18 @@ const MAX_CELLS = 100_000;
 const LONG_TTL_MS = DAY_MS + HOUR_MS;
 
 /** Status counters summed over owners (`t:<name>` in the agg hash). */
-const COUNTERS = ['read', 'sampled', 'queueFull', 'partial', 'inFlight', 'redisError', 'lost', 'restarts', 'watchdogRestarts', 'retries'] as const;
+const COUNTERS = [
+  'read',
+  'sampled',
+  'queueFull',
+  'partial',
+  'inFlight',
+  'redisError',
+  'lost',
+  'restarts',
+  'watchdogRestarts',
+  'retries',
+] as const;
 type CounterName = (typeof COUNTERS)[number];
 
 function countersOf(s: CameraStatus): Record<CounterName, number> {
@@ -145,8 +156,17 @@ export interface OpenPerson {
   readonly estimate: PersonEstimate | null;
 }
 
-const openPersonSchema = z.object({ personId: z.number().int(), firstSeenMs: z.number(), lastSeenMs: z.number(), estimate: personEstimateSchema.nullable() });
-const liveSchema = z.object({ token: z.number().int(), snapshot: demographicsSnapshotSchema.nullable(), open: z.array(openPersonSchema).max(10_000) });
+const openPersonSchema = z.object({
+  personId: z.number().int(),
+  firstSeenMs: z.number(),
+  lastSeenMs: z.number(),
+  estimate: personEstimateSchema.nullable(),
+});
+const liveSchema = z.object({
+  token: z.number().int(),
+  snapshot: demographicsSnapshotSchema.nullable(),
+  open: z.array(openPersonSchema).max(10_000),
+});
 
 /** The live key: the merged snapshot and the owner's open people. */
 export type LiveRecord = z.infer<typeof liveSchema>;
@@ -268,7 +288,10 @@ export class CameraReporter {
       const o = this.open.get(id);
       if (o) o.lastSeenMs = Math.max(o.lastSeenMs, atMs);
       const cell = this.cells.get(id) ?? null;
-      for (const [width, b] of [['m', minute], ['h', hour]] as const) {
+      for (const [width, b] of [
+        ['m', minute],
+        ['h', hour],
+      ] as const) {
         if (b === null || b.people.has(id)) continue;
         b.people.set(id, cell);
         const d = this.bucket(width, b.startMs);
@@ -309,7 +332,10 @@ export class CameraReporter {
   /** Notes a person id before its entry is published, so that the next owner starts above it. False when fenced out. */
   async notePersonId(lease: LeaseRecord, personId: number): Promise<boolean> {
     const { redis, keys } = this.store.options;
-    return Number(await NOTE_ID.run(redis, [keys.lease(this.cameraId), keys.cameraAgg(this.cameraId)], [lease.value, personId, LONG_TTL_MS])) === 1;
+    return (
+      Number(await NOTE_ID.run(redis, [keys.lease(this.cameraId), keys.cameraAgg(this.cameraId)], [lease.value, personId, LONG_TTL_MS])) ===
+      1
+    );
   }
 
   private async doFlush(lease: LeaseRecord, status: CameraStatus, snapshot: DemographicsSnapshot | null): Promise<FlushResult> {
@@ -342,7 +368,11 @@ export class CameraReporter {
       buckets: buckets.map((b) => ({ incr: b.incr, max: b.max, ttl: b.ttl })),
       windows: [Math.round(atMs - MINUTE_MS), Math.round(atMs - HOUR_MS), Math.round(atMs - DAY_MS)],
     };
-    const res = (await FLUSH.run(redis, [keys.lease(id), keys.cameraAgg(id), keys.cameraSeen(id), ...bucketKeys], [lease.value, JSON.stringify(payload)])) as (number | string)[];
+    const res = (await FLUSH.run(
+      redis,
+      [keys.lease(id), keys.cameraAgg(id), keys.cameraSeen(id), ...bucketKeys],
+      [lease.value, JSON.stringify(payload)],
+    )) as (number | string)[];
     if (Number(res[0]) !== 1) return { ok: false, status, snapshot };
     // Applied: forget the deltas.
     this.agg = {};
@@ -367,7 +397,14 @@ export class CameraReporter {
       };
     }
     const live: LiveRecord = { token: lease.token, snapshot: merged, open: this.openPeople() };
-    const ok = Number(await STORE.run(redis, [keys.lease(id), keys.cameraStatus(id), keys.cameraLive(id)], [lease.value, JSON.stringify(stored), statusTtlMs, JSON.stringify(live), LONG_TTL_MS])) === 1;
+    const ok =
+      Number(
+        await STORE.run(
+          redis,
+          [keys.lease(id), keys.cameraStatus(id), keys.cameraLive(id)],
+          [lease.value, JSON.stringify(stored), statusTtlMs, JSON.stringify(live), LONG_TTL_MS],
+        ),
+      ) === 1;
     return { ok, status: stored, snapshot: merged };
   }
 
@@ -391,7 +428,10 @@ export class CameraReporter {
   }
 
   private bucketPeopleNow(atMs: number, n: number): void {
-    for (const [width, ms] of [['m', MINUTE_MS], ['h', HOUR_MS]] as const) {
+    for (const [width, ms] of [
+      ['m', MINUTE_MS],
+      ['h', HOUR_MS],
+    ] as const) {
       const d = this.bucket(width, Math.floor(atMs / ms) * ms);
       this.inc(d.incr, 'peopleSum', n);
       this.inc(d.incr, 'peopleSamples', 1);
@@ -420,7 +460,10 @@ export class CameraReporter {
     this.cells.delete(personId);
     this.cells.set(personId, cell);
     if (this.cells.size > MAX_CELLS) this.cells.delete(this.cells.keys().next().value as number);
-    for (const [width, b] of [['m', this.minutePeople], ['h', this.hourPeople]] as const) {
+    for (const [width, b] of [
+      ['m', this.minutePeople],
+      ['h', this.hourPeople],
+    ] as const) {
       if (!b || !b.people.has(personId)) continue;
       const old = b.people.get(personId) ?? null;
       b.people.set(personId, cell);
@@ -430,7 +473,6 @@ export class CameraReporter {
     }
   }
 }
-
 
 /** The camera state in Redis: reporters for the owner, reads for the API. */
 export class CameraStateStore {
@@ -474,8 +516,10 @@ export class CameraStateStore {
     const spans: { width: 'm' | 'h'; startMs: number; endMs: number }[] = [];
     const lastMinute = Math.floor(nowMs / MINUTE_MS) * MINUTE_MS;
     const lastHour = Math.floor(nowMs / HOUR_MS) * HOUR_MS;
-    for (let i = MINUTE_BUCKETS - 1; i >= 0; i--) spans.push({ width: 'm', startMs: lastMinute - i * MINUTE_MS, endMs: lastMinute - i * MINUTE_MS + MINUTE_MS });
-    for (let i = HOUR_BUCKETS - 1; i >= 0; i--) spans.push({ width: 'h', startMs: lastHour - i * HOUR_MS, endMs: lastHour - i * HOUR_MS + HOUR_MS });
+    for (let i = MINUTE_BUCKETS - 1; i >= 0; i--)
+      spans.push({ width: 'm', startMs: lastMinute - i * MINUTE_MS, endMs: lastMinute - i * MINUTE_MS + MINUTE_MS });
+    for (let i = HOUR_BUCKETS - 1; i >= 0; i--)
+      spans.push({ width: 'h', startMs: lastHour - i * HOUR_MS, endMs: lastHour - i * HOUR_MS + HOUR_MS });
     const p = redis.pipeline();
     for (const s of spans) p.hgetall(keys.cameraBucket(cameraId, s.width, s.startMs));
     const res = (await p.exec()) ?? [];
@@ -539,7 +583,23 @@ export class RedisCameraReads implements CameraReads {
     const c = await this.store.counters(id);
     const state: CameraState = record.enabled ? 'pending' : 'disabled';
     return withCounters(
-      { cameraId: id, state, enabled: record.enabled, sinceMs: this.now(), fpsIn: 0, fpsOut: 0, frames: { read: 0, sampled: 0 }, framesDropped: { queueFull: 0, partial: 0, inFlight: 0, redisError: 0, lost: 0 }, restarts: 0, watchdogRestarts: 0, retries: 0, lastError: null, width: null, height: null, lastFrameAtMs: null },
+      {
+        cameraId: id,
+        state,
+        enabled: record.enabled,
+        sinceMs: this.now(),
+        fpsIn: 0,
+        fpsOut: 0,
+        frames: { read: 0, sampled: 0 },
+        framesDropped: { queueFull: 0, partial: 0, inFlight: 0, redisError: 0, lost: 0 },
+        restarts: 0,
+        watchdogRestarts: 0,
+        retries: 0,
+        lastError: null,
+        width: null,
+        height: null,
+        lastFrameAtMs: null,
+      },
       c,
     );
   }

@@ -72,7 +72,15 @@ export {
   type WorkerAnalyzer,
 } from './worker.ts';
 export { parseInboxMessage, parseInferJob, type InboxMessage, type WorkerTiming } from './wire.ts';
-export { CameraReporter, CameraStateStore, RedisCameraReads, type FlushResult, type LiveRecord, type OpenPerson, type PreviousOwner } from './camera-state.ts';
+export {
+  CameraReporter,
+  CameraStateStore,
+  RedisCameraReads,
+  type FlushResult,
+  type LiveRecord,
+  type OpenPerson,
+  type PreviousOwner,
+} from './camera-state.ts';
 export { RedisCameraRegistry, type RedisRegistryOptions, type RedisRegistryStats } from './registry-redis.ts';
 export { RemoteAnalyzer, type RemoteAnalyzerOptions } from './remote-analyzer.ts';
 
@@ -88,7 +96,11 @@ export interface Scale {
   /** A BullMQ inference worker around `analyzer` (models loaded once per process by the caller). */
   worker(analyzer: WorkerAnalyzer, name?: string, onJob?: (timing: WorkerTiming) => void): InferWorker;
   /** Camera leases for an ingest process. */
-  leases(ownerId: string, cameras: readonly string[], options?: Pick<LeaseManagerOptions, 'onRelease' | 'maxCameras' | 'rebalance'>): LeaseManager;
+  leases(
+    ownerId: string,
+    cameras: readonly string[],
+    options?: Pick<LeaseManagerOptions, 'onRelease' | 'maxCameras' | 'rebalance'>,
+  ): LeaseManager;
   /** The opt-in re-identification carry store; null unless `scale.reidCarry` is on. */
   reidCarry(windowMs: number): ReidCarryStore | null;
   /** Disconnects (close clients, workers and managers first). */
@@ -138,7 +150,8 @@ export function openScale(config: Config, deps: { logger?: Logger; name?: string
         workerName: name ?? newOwnerId(),
         ...logger,
       }),
-    leases: (ownerId, cameras, options = {}) => new LeaseManager({ redis, keys, ownerId, leaseMs: s.leaseMs, cameras, ...logger, ...options }),
+    leases: (ownerId, cameras, options = {}) =>
+      new LeaseManager({ redis, keys, ownerId, leaseMs: s.leaseMs, cameras, ...logger, ...options }),
     reidCarry: (windowMs) => (s.reidCarry ? new ReidCarryStore({ redis, keys, windowMs }) : null),
     close: () => redis.disconnect(),
   };

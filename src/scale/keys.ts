@@ -110,7 +110,13 @@ export class ScaleKeys {
 
   /** Keys of a camera's state with a fixed name (deleted with the camera; buckets expire by themselves). */
   cameraStateKeys(sourceId: string): string[] {
-    return [this.cameraStatus(sourceId), this.cameraLive(sourceId), this.cameraAgg(sourceId), this.cameraSeen(sourceId), this.reid(sourceId)];
+    return [
+      this.cameraStatus(sourceId),
+      this.cameraLive(sourceId),
+      this.cameraAgg(sourceId),
+      this.cameraSeen(sourceId),
+      this.reid(sourceId),
+    ];
   }
 
   /** Socket.IO Redis adapter/emitter key: channels `<prefix>:socket.io#/#...`. */

@@ -102,7 +102,13 @@ export async function releaseLease(redis: Redis, keys: ScaleKeys, lease: LeaseRe
  * PUBLISHes `message` on `channel` only while `lease` holds its camera, atomically (one Lua script):
  * a stale owner's publish is refused. Returns whether it was published.
  */
-export async function fencedPublish(redis: Redis, keys: ScaleKeys, lease: LeaseRecord, channel: string, message: string | Buffer): Promise<boolean> {
+export async function fencedPublish(
+  redis: Redis,
+  keys: ScaleKeys,
+  lease: LeaseRecord,
+  channel: string,
+  message: string | Buffer,
+): Promise<boolean> {
   if (!channel.startsWith(`${keys.prefix}:`))
     throw new Error(`publish: channel ${JSON.stringify(channel)} is not under the prefix ${JSON.stringify(keys.prefix)}`);
   const [ok] = (await FENCED_PUBLISH.run(redis, [keys.lease(lease.cameraId)], [lease.value, channel, message])) as [number, number];
@@ -368,7 +374,9 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     const h = this.held.get(cameraId);
     if (h === undefined) return;
     if (this.options.onRelease) {
-      const hook = this.options.onRelease(h.lease, reason).catch((err: unknown) => this.logger?.warn({ err, camera: cameraId }, 'lease release hook failed'));
+      const hook = this.options
+        .onRelease(h.lease, reason)
+        .catch((err: unknown) => this.logger?.warn({ err, camera: cameraId }, 'lease release hook failed'));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([hook, new Promise<void>((r) => (timer = setTimeout(r, Math.max(100, Math.floor(this.ttlMs / 2)))))]);
       clearTimeout(timer);

@@ -21,7 +21,15 @@ import { hostname } from 'node:os';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.ts';
-import type { DescriptorRequest, DetectInstruction, Frame, FrameDetections, FrameLostReason, FrameRef, InferJob } from '../shared/messages.ts';
+import type {
+  DescriptorRequest,
+  DetectInstruction,
+  Frame,
+  FrameDetections,
+  FrameLostReason,
+  FrameRef,
+  InferJob,
+} from '../shared/messages.ts';
 import type { FrameStore } from './frame-store.ts';
 import { INFER_QUEUE, type ScaleKeys } from './keys.ts';
 import { ReorderWindow, type Released, type ReorderStats } from './reorder.ts';

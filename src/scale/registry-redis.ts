@@ -129,9 +129,25 @@ export class RedisCameraRegistry implements CameraRegistry {
       throw new FieldError('id', `id: expected lowercase letters, digits and "-" (got ${JSON.stringify(options.id)})`);
     for (let n = 1; n <= 1000; n++) {
       const id = n === 1 ? base : `${base}-${n}`;
-      const record: CameraRecord = { id, name: input.name, url: input.url, fps: input.fps ?? null, maxWidth: input.maxWidth ?? null, enabled: input.enabled ?? true, loop: input.loop ?? true, createdAt: at, updatedAt: at };
+      const record: CameraRecord = {
+        id,
+        name: input.name,
+        url: input.url,
+        fps: input.fps ?? null,
+        maxWidth: input.maxWidth ?? null,
+        enabled: input.enabled ?? true,
+        loop: input.loop ?? true,
+        createdAt: at,
+        updatedAt: at,
+      };
       const json = JSON.stringify(record);
-      const v = Number(await CREATE.run(this.redis, [this.keys.cameras(), this.keys.camerasVersion()], [id, json, this.maxCameras, this.keys.camerasChannel()]));
+      const v = Number(
+        await CREATE.run(
+          this.redis,
+          [this.keys.cameras(), this.keys.camerasVersion()],
+          [id, json, this.maxCameras, this.keys.camerasChannel()],
+        ),
+      );
       if (v === -1) throw new FieldError('id', `the registry is full: ${this.maxCameras} cameras (CROWDLENS_MAX_CAMERAS)`, 409, 'CONFLICT');
       if (v > 0) {
         this.applyLocal(v, { type: 'created', id, camera: record, previous: null }, json);
@@ -149,7 +165,8 @@ export class RedisCameraRegistry implements CameraRegistry {
       const json = await this.redis.hget(this.keys.cameras(), id);
       if (json === null) return null;
       const previous = this.parse(id, json);
-      if (previous === null) throw new FieldError('id', `camera ${JSON.stringify(id)}: its stored record is invalid (see the logs)`, 409, 'CONFLICT');
+      if (previous === null)
+        throw new FieldError('id', `camera ${JSON.stringify(id)}: its stored record is invalid (see the logs)`, 409, 'CONFLICT');
       const next: CameraRecord = {
         ...previous,
         ...(patch.name !== undefined ? { name: patch.name } : {}),
@@ -161,7 +178,9 @@ export class RedisCameraRegistry implements CameraRegistry {
         updatedAt: new Date(this.now()).toISOString(),
       };
       const nextJson = JSON.stringify(next);
-      const v = Number(await UPDATE.run(this.redis, [this.keys.cameras(), this.keys.camerasVersion()], [id, json, nextJson, this.keys.camerasChannel()]));
+      const v = Number(
+        await UPDATE.run(this.redis, [this.keys.cameras(), this.keys.camerasVersion()], [id, json, nextJson, this.keys.camerasChannel()]),
+      );
       if (v === -1) return null;
       if (v > 0) {
         this.applyLocal(v, { type: 'updated', id, camera: next, previous }, nextJson);
@@ -174,7 +193,13 @@ export class RedisCameraRegistry implements CameraRegistry {
   async remove(id: string): Promise<boolean> {
     this.open();
     const previous = await this.get(id);
-    const v = Number(await REMOVE.run(this.redis, [this.keys.cameras(), this.keys.camerasVersion(), ...this.keys.cameraStateKeys(id)], [id, this.keys.camerasChannel()]));
+    const v = Number(
+      await REMOVE.run(
+        this.redis,
+        [this.keys.cameras(), this.keys.camerasVersion(), ...this.keys.cameraStateKeys(id)],
+        [id, this.keys.camerasChannel()],
+      ),
+    );
     if (v <= 0) return false;
     if (previous) this.applyLocal(v, { type: 'deleted', id, camera: null, previous }, null);
     return true;
@@ -219,7 +244,10 @@ export class RedisCameraRegistry implements CameraRegistry {
     const r = recordSchema.safeParse(data);
     if (r.success && r.data.id === id) return r.data;
     this.counters.invalid++;
-    this.log?.warn({ cameraId: id, issue: r.success ? 'id mismatch' : r.error.issues[0]?.message }, 'camera registry: invalid record in Redis skipped');
+    this.log?.warn(
+      { cameraId: id, issue: r.success ? 'id mismatch' : r.error.issues[0]?.message },
+      'camera registry: invalid record in Redis skipped',
+    );
     return null;
   }
 

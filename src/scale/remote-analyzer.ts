@@ -6,7 +6,14 @@
  * expired, job failed) is counted, never waited for for ever. So `crowdlens run`, the one-process service and the
  * ingest role all run the same loop.
  */
-import type { AnalyzeTiming, PipelinedAnalyzer, PipelinedCounters, RemoteAnalyzeRequest, RemoteOutcome, SubmitResult } from '../pipeline/standalone.ts';
+import type {
+  AnalyzeTiming,
+  PipelinedAnalyzer,
+  PipelinedCounters,
+  RemoteAnalyzeRequest,
+  RemoteOutcome,
+  SubmitResult,
+} from '../pipeline/standalone.ts';
 import type { Frame } from '../shared/messages.ts';
 import type { CameraHandlers, CameraLink, ResultInfo } from './queue.ts';
 

@@ -27,7 +27,8 @@ export class LuaScript {
   }
 
   async run(redis: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
-    if (this.numberOfKeys >= 0 && keys.length !== this.numberOfKeys) throw new Error(`script ${this.name}: expected ${this.numberOfKeys} keys, got ${keys.length}`);
+    if (this.numberOfKeys >= 0 && keys.length !== this.numberOfKeys)
+      throw new Error(`script ${this.name}: expected ${this.numberOfKeys} keys, got ${keys.length}`);
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (err) {

@@ -49,10 +49,21 @@ describe('runPipeline with a pipelined (remote) analyzer', () => {
     try {
       const remote = new RemoteAnalyzer({ open: (h) => client.camera('cam-p', 1, h) });
       const { motion, scheduler } = createDetectGate(config.infer);
-      const source = createSource({ source: path.join(VIDEOS, 'face-demographics-walking-and-pause.mp4'), sourceId: 'cam-p', config, realtime: true, fps: 5 }, { logger });
+      const source = createSource(
+        { source: path.join(VIDEOS, 'face-demographics-walking-and-pause.mp4'), sourceId: 'cam-p', config, realtime: true, fps: 5 },
+        { logger },
+      );
       const run = runPipeline(
         { sinks: [{ onFrameTracks: (f) => void seqs.push(f.seq) }] },
-        { logger, stages: () => ({ source, analyzer: remote, tracker: createTracker('cam-p', { snapshotEveryMs: 0 }, scheduler), ...(motion ? { motion } : {}) }) },
+        {
+          logger,
+          stages: () => ({
+            source,
+            analyzer: remote,
+            tracker: createTracker('cam-p', { snapshotEveryMs: 0 }, scheduler),
+            ...(motion ? { motion } : {}),
+          }),
+        },
       );
       // No worker yet: the camera's three frames in flight wait in the queue; later ones are refused (in_flight).
       await waitUntil('three jobs waiting', async () => (await client.queue.getWaitingCount()) === 3, 30_000);
@@ -62,7 +73,16 @@ describe('runPipeline with a pipelined (remote) analyzer', () => {
       // The second frame's bytes vanish before any worker gets to it (as when its TTL passes).
       await r.redis.del((jobs[1] as InferJob).frame.key);
       await waitUntil('a frame refused past the bound', () => (remote.counters().refused['in_flight'] ?? 0) > 0, 10_000);
-      worker = createInferWorker({ redis: r.redis, keys: r.keys, analyzer, inboxTtlMs: 60_000, concurrency: 2, lockMs: 4000, workerName: 'w-pipelined', logger });
+      worker = createInferWorker({
+        redis: r.redis,
+        keys: r.keys,
+        analyzer,
+        inboxTtlMs: 60_000,
+        concurrency: 2,
+        lockMs: 4000,
+        workerName: 'w-pipelined',
+        logger,
+      });
       const result = await run;
 
       // Jobs carry references and the tracker's hints as data, never pixels.

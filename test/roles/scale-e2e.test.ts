@@ -112,15 +112,28 @@ describe('api + ingest + workers as separate processes on one Redis', () => {
       expect(ack.ok).toBe(true);
 
       // Registered through node B...
-      const res = await fetch(`${urlB}/api/cameras`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Hall', url: 'man.mp4', fps: 5 }) });
+      const res = await fetch(`${urlB}/api/cameras`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Hall', url: 'man.mp4', fps: 5 }),
+      });
       expect(res.status).toBe(201);
       // ...node A's client hears of it and then gets live numbers from whichever ingest owns it.
       await waitUntil('camera.changed on node A', () => changes.some((c) => c.cameraId === 'hall' && c.type === 'created'), 15_000);
-      await waitUntil('live numbers on node A', () => ticks.some((t) => t.cameraId === 'hall' && t.state === 'running' && (t.snapshot?.unique.sinceStart ?? 0) >= 1) && entered.length > 0, 60_000);
+      await waitUntil(
+        'live numbers on node A',
+        () =>
+          ticks.some((t) => t.cameraId === 'hall' && t.state === 'running' && (t.snapshot?.unique.sinceStart ?? 0) >= 1) &&
+          entered.length > 0,
+        60_000,
+      );
       const status = (await (await fetch(`${urlA}/api/cameras/hall/status`)).json()) as { state: string; frames: { sampled: number } };
       expect(status.state).toBe('running');
       expect(status.frames.sampled).toBeGreaterThan(0);
-      const demographics = (await (await fetch(`${urlB}/api/cameras/hall/demographics`)).json()) as { live: { unique: { sinceStart: number } }; minutes: { frames: number }[] };
+      const demographics = (await (await fetch(`${urlB}/api/cameras/hall/demographics`)).json()) as {
+        live: { unique: { sinceStart: number } };
+        minutes: { frames: number }[];
+      };
       expect(demographics.live.unique.sinceStart).toBeGreaterThanOrEqual(1);
       expect(demographics.minutes.some((m) => m.frames > 0)).toBe(true);
 
@@ -139,7 +152,13 @@ describe('api + ingest + workers as separate processes on one Redis', () => {
         const lint = await promtoolCheck(text);
         expect(lint.out).toBe('');
         expect(lint.code).toBe(0);
-        for (const name of ['crowdlens_jobs_waiting', 'crowdlens_jobs_active', 'crowdlens_queue_wait_seconds_bucket', 'crowdlens_redis_errors_total']) expect(text).toContain(name);
+        for (const name of [
+          'crowdlens_jobs_waiting',
+          'crowdlens_jobs_active',
+          'crowdlens_queue_wait_seconds_bucket',
+          'crowdlens_redis_errors_total',
+        ])
+          expect(text).toContain(name);
       }
       expect(workerMetrics).toContain('crowdlens_worker_busy_ratio');
       expect(ingestMetrics).toContain('crowdlens_frames_dropped_total{camera="hall",reason="in_flight"}');
@@ -154,44 +173,73 @@ describe('api + ingest + workers as separate processes on one Redis', () => {
       let afterKill = '';
       await waitUntil(
         'frames released after the kill',
-        async () => metric((afterKill = await scrape(ingestUrls.get(first) as string)), 'crowdlens_result_round_trip_seconds_count') >= before + 15,
+        async () =>
+          metric((afterKill = await scrape(ingestUrls.get(first) as string)), 'crowdlens_result_round_trip_seconds_count') >= before + 15,
         60_000,
         250,
       );
-      for (const reason of ['deadline', 'expired', 'failed']) expect(metric(afterKill, 'crowdlens_frames_dropped_total', `reason="${reason}"`)).toBe(0);
+      for (const reason of ['deadline', 'expired', 'failed'])
+        expect(metric(afterKill, 'crowdlens_frames_dropped_total', `reason="${reason}"`)).toBe(0);
       expect(metric(afterKill, 'crowdlens_results_duplicate_total')).toBe(0);
 
       // The owning ingest process is killed with -9 while the man is in view.
-      await waitUntil('someone in view', () => {
-        const last = ticks.filter((t) => t.cameraId === 'hall').at(-1);
-        const ids = [...new Set(entered.map((e) => e.personId))];
-        return (last?.snapshot?.peopleNow ?? 0) >= 1 && ids.some((id) => !left.some((l) => l.personId === id && l.at >= Math.max(...entered.filter((e) => e.personId === id).map((e) => e.at))));
-      }, 30_000);
+      await waitUntil(
+        'someone in view',
+        () => {
+          const last = ticks.filter((t) => t.cameraId === 'hall').at(-1);
+          const ids = [...new Set(entered.map((e) => e.personId))];
+          return (
+            (last?.snapshot?.peopleNow ?? 0) >= 1 &&
+            ids.some(
+              (id) =>
+                !left.some((l) => l.personId === id && l.at >= Math.max(...entered.filter((e) => e.personId === id).map((e) => e.at))),
+            )
+          );
+        },
+        30_000,
+      );
       const victim = await owner();
       const survivor = victim === ingest1 ? ingest2 : ingest1;
       const lastEntry = (id: number): number => Math.max(...entered.filter((e) => e.personId === id).map((e) => e.at));
-      const openIds = [...new Set(entered.map((e) => e.personId))].filter((id) => !left.some((l) => l.personId === id && l.at >= lastEntry(id)));
+      const openIds = [...new Set(entered.map((e) => e.personId))].filter(
+        (id) => !left.some((l) => l.personId === id && l.at >= lastEntry(id)),
+      );
       expect(openIds.length).toBeGreaterThan(0);
       const maxIdBefore = Math.max(...entered.map((e) => e.personId));
       const uniqueBefore = ticks.filter((t) => t.cameraId === 'hall').at(-1)?.snapshot?.unique.sinceStart ?? 0;
       const killedAt = Date.now();
       victim.proc.kill('SIGKILL');
       await victim.exited;
-      await waitUntil('the other ingest process holds the camera', async () => ((await r.redis.get(r.keys.lease('hall'))) ?? '').includes(`-${survivor.proc.pid}-`), 30_000, 20);
+      await waitUntil(
+        'the other ingest process holds the camera',
+        async () => ((await r.redis.get(r.keys.lease('hall'))) ?? '').includes(`-${survivor.proc.pid}-`),
+        30_000,
+        20,
+      );
       const takeoverMs = Date.now() - killedAt;
       expect(takeoverMs).toBeLessThan(LEASE_MS);
       // Tracking restarts cleanly: the dead owner's open appearances end, and the man seen again is recognised
       // (re-id carried in Redis): same id, `returning`, and not counted again.
-      await waitUntil('the open appearances ended', () => openIds.every((id) => left.some((l) => l.personId === id && l.at > killedAt)), 30_000);
+      await waitUntil(
+        'the open appearances ended',
+        () => openIds.every((id) => left.some((l) => l.personId === id && l.at > killedAt)),
+        30_000,
+      );
       await waitUntil('an entry after the takeover', () => entered.some((e) => e.at > killedAt), 60_000);
       const after = entered.filter((e) => e.at > killedAt);
       expect(after.some((e) => e.returning && e.personId <= maxIdBefore)).toBe(true);
       const newPeople = after.filter((e) => !e.returning);
       for (const e of newPeople) expect(e.personId).toBeGreaterThan(maxIdBefore);
       const lastAfter = after.at(-1) as LivePersonEntered & { at: number };
-      await waitUntil('a tick after that entry', () => ticks.some((t) => t.cameraId === 'hall' && (t.snapshot?.atMs ?? 0) >= lastAfter.atMs), 30_000);
+      await waitUntil(
+        'a tick after that entry',
+        () => ticks.some((t) => t.cameraId === 'hall' && (t.snapshot?.atMs ?? 0) >= lastAfter.atMs),
+        30_000,
+      );
       const tick = ticks.filter((t) => t.cameraId === 'hall').at(-1) as LiveDemographics;
-      console.log(`takeover ${takeoverMs} ms (lease ${LEASE_MS}); open appearances ended ${openIds.join(',')}; after: ${after.map((e) => `${e.personId}${e.returning ? 'r' : ''}`).join(',')}; unique ${uniqueBefore} -> ${tick.snapshot?.unique.sinceStart}; results before kill ${before}`);
+      console.log(
+        `takeover ${takeoverMs} ms (lease ${LEASE_MS}); open appearances ended ${openIds.join(',')}; after: ${after.map((e) => `${e.personId}${e.returning ? 'r' : ''}`).join(',')}; unique ${uniqueBefore} -> ${tick.snapshot?.unique.sinceStart}; results before kill ${before}`,
+      );
       expect(tick.snapshot?.unique.sinceStart).toBe(uniqueBefore + newPeople.length);
 
       // SIGTERM: the CLI worker finishes what it holds and exits 0; so do the ingest and API processes.

@@ -13,18 +13,71 @@ const T0 = Date.UTC(2026, 0, 5, 10, 0, 10);
 const est: PersonEstimate = { ageYears: 30, gender: 'female', genderScore: 0.9, samples: 5 };
 
 function status(sampled: number): CameraStatus {
-  return { cameraId: 'hall', state: 'running', enabled: true, sinceMs: T0, fpsIn: 5, fpsOut: 5, frames: { read: sampled, sampled }, framesDropped: { queueFull: 0, partial: 0, inFlight: 1, redisError: 0, lost: 0 }, restarts: 0, watchdogRestarts: 0, retries: 0, lastError: null, width: 480, height: 270, lastFrameAtMs: T0 };
+  return {
+    cameraId: 'hall',
+    state: 'running',
+    enabled: true,
+    sinceMs: T0,
+    fpsIn: 5,
+    fpsOut: 5,
+    frames: { read: sampled, sampled },
+    framesDropped: { queueFull: 0, partial: 0, inFlight: 1, redisError: 0, lost: 0 },
+    restarts: 0,
+    watchdogRestarts: 0,
+    retries: 0,
+    lastError: null,
+    width: 480,
+    height: 270,
+    lastFrameAtMs: T0,
+  };
 }
 
 function snap(atMs: number, peopleNow: number): DemographicsSnapshot {
-  const cells = Object.fromEntries(['0-12', '13-17', '18-24', '25-34', '35-44', '45-54', '55-64', '65+'].flatMap((b) => [[`${b}/female`, 0], [`${b}/male`, 0]])) as DemographicsSnapshot['byAgeGender'];
-  return { type: 'demographics', sourceId: 'hall', atMs, peopleNow, unique: { lastMinute: 0, lastHour: 0, lastDay: 0, sinceStart: 0 }, byAgeGender: cells, averageDwellMs: 0 };
+  const cells = Object.fromEntries(
+    ['0-12', '13-17', '18-24', '25-34', '35-44', '45-54', '55-64', '65+'].flatMap((b) => [
+      [`${b}/female`, 0],
+      [`${b}/male`, 0],
+    ]),
+  ) as DemographicsSnapshot['byAgeGender'];
+  return {
+    type: 'demographics',
+    sourceId: 'hall',
+    atMs,
+    peopleNow,
+    unique: { lastMinute: 0, lastHour: 0, lastDay: 0, sinceStart: 0 },
+    byAgeGender: cells,
+    averageDwellMs: 0,
+  };
 }
 
 const box = [0, 0, 10, 10] as const;
-const entered = (personId: number, atMs: number, returning = false): TrackEvent => ({ type: 'person.entered', sourceId: 'hall', personId, atMs, box, returning });
-const updated = (personId: number, atMs: number): TrackEvent => ({ type: 'person.updated', sourceId: 'hall', personId, atMs, box, estimate: est });
-const left = (personId: number, firstSeenMs: number, atMs: number): TrackEvent => ({ type: 'person.left', sourceId: 'hall', personId, atMs, box, firstSeenMs, lastSeenMs: atMs, dwellMs: atMs - firstSeenMs, estimate: est });
+const entered = (personId: number, atMs: number, returning = false): TrackEvent => ({
+  type: 'person.entered',
+  sourceId: 'hall',
+  personId,
+  atMs,
+  box,
+  returning,
+});
+const updated = (personId: number, atMs: number): TrackEvent => ({
+  type: 'person.updated',
+  sourceId: 'hall',
+  personId,
+  atMs,
+  box,
+  estimate: est,
+});
+const left = (personId: number, firstSeenMs: number, atMs: number): TrackEvent => ({
+  type: 'person.left',
+  sourceId: 'hall',
+  personId,
+  atMs,
+  box,
+  firstSeenMs,
+  lastSeenMs: atMs,
+  dwellMs: atMs - firstSeenMs,
+  estimate: est,
+});
 
 describe('camera state in Redis (real Redis)', () => {
   it('aggregates over two owners: counters and unique people continue, a carried person is not counted twice, a stale owner writes nothing; the API reads it back', async () => {
@@ -93,7 +146,9 @@ describe('camera state in Redis (real Redis)', () => {
     }
     // Removing the camera removes its state.
     await registry.remove('hall');
-    expect(await r.redis.exists(r.keys.cameraAgg('hall'), r.keys.cameraLive('hall'), r.keys.cameraSeen('hall'), r.keys.cameraStatus('hall'))).toBe(0);
+    expect(
+      await r.redis.exists(r.keys.cameraAgg('hall'), r.keys.cameraLive('hall'), r.keys.cameraSeen('hall'), r.keys.cameraStatus('hall')),
+    ).toBe(0);
     await registry.close();
   });
 });

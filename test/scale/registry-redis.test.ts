@@ -26,7 +26,10 @@ describe('RedisCameraRegistry (real Redis)', () => {
       expect(cam).toMatchObject({ id: 'front-door', url: secret, fps: 5, maxWidth: null, enabled: true, loop: true });
       const second = await a.create({ name: 'Front Door', url: 'rtsp://192.0.2.8/live' });
       expect(second.id).toBe('front-door-2');
-      await expect(a.create({ name: 'x', url: 'rtsp://192.0.2.9/live' }, { id: 'front-door' })).rejects.toMatchObject({ status: 409, field: 'id' });
+      await expect(a.create({ name: 'x', url: 'rtsp://192.0.2.9/live' }, { id: 'front-door' })).rejects.toMatchObject({
+        status: 409,
+        field: 'id',
+      });
       await a.create({ name: 'Third', url: 'rtsp://192.0.2.10/live' });
       const full = await a.create({ name: 'Fourth', url: 'rtsp://192.0.2.11/live' }).catch((e: unknown) => e);
       expect(full).toBeInstanceOf(FieldError);
@@ -38,11 +41,20 @@ describe('RedisCameraRegistry (real Redis)', () => {
       const updated = await a.update('front-door', { enabled: false, fps: null });
       expect(updated).toMatchObject({ enabled: false, fps: null });
       expect(await a.update('nope', { enabled: false })).toBeNull();
-      await waitUntil('b sees the update', () => seen.some((c) => c.type === 'updated' && c.id === 'front-door' && c.previous?.enabled === true && c.camera?.enabled === false), 5000);
+      await waitUntil(
+        'b sees the update',
+        () =>
+          seen.some((c) => c.type === 'updated' && c.id === 'front-door' && c.previous?.enabled === true && c.camera?.enabled === false),
+        5000,
+      );
 
       expect(await a.remove('front-door-2')).toBe(true);
       expect(await a.remove('front-door-2')).toBe(false);
-      await waitUntil('b sees the deletion', () => seen.some((c) => c.type === 'deleted' && c.id === 'front-door-2' && c.camera === null), 5000);
+      await waitUntil(
+        'b sees the deletion',
+        () => seen.some((c) => c.type === 'deleted' && c.id === 'front-door-2' && c.camera === null),
+        5000,
+      );
       expect((await b.list()).map((c) => c.id)).toEqual(['front-door', 'third']);
       expect(await b.get('front-door')).toMatchObject({ url: secret, enabled: false });
 
