@@ -20,7 +20,7 @@
  * - `<p>:cam:<id>:live` (string, PX a day): the merged live snapshot, the owner's lease token and its people in view
  *   (id, first/last seen, estimate), so that a new owner can end the open appearances of one that died.
  * Aggregates only, apart from the per-camera person counters (ids with a last-seen time, nothing else): no box,
- * crop or descriptor. Every key has a TTL (refreshed on each flush) except none; the registry deletes a removed
+ * crop or descriptor. Every key has a TTL, refreshed on each flush; the registry deletes a removed
  * camera's fixed keys, buckets expire.
  */
 import type { Redis } from 'ioredis';
