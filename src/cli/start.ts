@@ -16,6 +16,8 @@ const USAGE = `Usage: crowdlens start [options]
 Runs the service in one process: the REST API and dashboard, live demographics over Socket.IO, Prometheus
 /metrics, and ingest + inference + tracking for every enabled camera. Cameras are registered over the API
 (POST /api/cameras) and kept in DATA_DIR/cameras.json; the first start registers a demo camera.
+With CROWDLENS_REDIS_URL (or REDIS_URL) set, every role (api, ingest, worker) runs in this process over Redis
+(the registry in Redis, no demo camera), and more "crowdlens ingest" / "crowdlens worker" processes may join.
 
   --host HOST             listen address (default 127.0.0.1, CROWDLENS_HOST); beyond loopback needs CROWDLENS_API_TOKEN
   --port N                listen port; 0 picks a free one (default 8080, CROWDLENS_PORT)
@@ -98,12 +100,17 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const logger = createLogger({ level: config.log.level });
-  // Imported here so that `crowdlens start --help` and bad flags answer without loading the service.
-  const { startEmbeddedService } = await import('../service/embedded.ts');
-
-  let service: Awaited<ReturnType<typeof startEmbeddedService>>;
+  let service: { readonly url: string; readonly ready: Promise<void>; close(): Promise<void> };
   try {
-    service = await startEmbeddedService({ config, logger });
+    if (config.redisUrl !== undefined) {
+      // With Redis: every role in this process, coordinating through Redis like separate processes.
+      const { startScaledService } = await import('../roles/all.ts');
+      service = await startScaledService(config, { logger });
+    } else {
+      // Imported here so that `crowdlens start --help` and bad flags answer without loading the service.
+      const { startEmbeddedService } = await import('../service/embedded.ts');
+      service = await startEmbeddedService({ config, logger });
+    }
   } catch (err) {
     if (err instanceof ListenPolicyError || err instanceof RegistryFileError) {
       process.stderr.write(`crowdlens start: ${err.message}\n`);

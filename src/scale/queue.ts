@@ -21,7 +21,15 @@ import { hostname } from 'node:os';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.ts';
-import type { DescriptorRequest, Frame, FrameDetections, FrameLostReason, FrameRef, InferJob } from '../shared/messages.ts';
+import type {
+  DescriptorRequest,
+  DetectInstruction,
+  Frame,
+  FrameDetections,
+  FrameLostReason,
+  FrameRef,
+  InferJob,
+} from '../shared/messages.ts';
 import type { FrameStore } from './frame-store.ts';
 import { INFER_QUEUE, type ScaleKeys } from './keys.ts';
 import { ReorderWindow, type Released, type ReorderStats } from './reorder.ts';
@@ -194,8 +202,8 @@ export class InferenceClient {
   }
 
   /** @internal */
-  jobData(ref: FrameRef, descriptors: DescriptorRequest): InferJob {
-    return { frame: ref, replyTo: this.inboxKey, descriptors };
+  jobData(ref: FrameRef, descriptors: DescriptorRequest, detect?: DetectInstruction): InferJob {
+    return { frame: ref, replyTo: this.inboxKey, descriptors, ...(detect ? { detect } : {}) };
   }
 
   private pollAll(): void {
@@ -289,8 +297,9 @@ export class CameraLink {
    * Stores `frame` and queues its job, or skips it (counted) when the camera has
    * `maxInFlightPerCamera` frames in flight or Redis fails. `frame.seq` must increase.
    * @param descriptors which faces need a descriptor (e.g. `{ ...tracker.descriptorPlan(frame.capturedAtMs) }`).
+   * @param detect where the worker detects (the camera's detect schedule plan); absent: a full scan.
    */
-  async submit(frame: Frame, descriptors: DescriptorRequest): Promise<SubmitOutcome> {
+  async submit(frame: Frame, descriptors: DescriptorRequest, detect?: DetectInstruction): Promise<SubmitOutcome> {
     if (frame.sourceId !== this.sourceId)
       throw new Error(
         `submit: frame.sourceId ${JSON.stringify(frame.sourceId)} is not this link's camera ${JSON.stringify(this.sourceId)}`,
@@ -304,7 +313,7 @@ export class CameraLink {
     this.jobs.set(frame.seq, pending);
     try {
       const ref = await frames.put(frame, this.epoch);
-      const job = await this.client.queue.add('frame', this.client.jobData(ref, descriptors));
+      const job = await this.client.queue.add('frame', this.client.jobData(ref, descriptors, detect));
       pending.jobId = job.id ?? null;
       this.counters.submitted++;
       this.counters.bytesSubmitted += ref.byteLength;

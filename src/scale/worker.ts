@@ -68,6 +68,8 @@ export interface InferProcessorDeps {
   readonly workerName?: string;
   readonly logger?: Logger;
   readonly stats?: InferWorkerStats;
+  /** Called with each job's timings once its result went out (metrics). */
+  readonly onJob?: (timing: WorkerTiming) => void;
 }
 
 /** Fresh zeroed counters. */
@@ -75,12 +77,13 @@ export function newWorkerStats(): InferWorkerStats {
   return { ok: 0, expired: 0, badData: 0, transientErrors: 0, failedFinal: 0, busyMs: 0, analyzeMs: 0 };
 }
 
-/** The hints the analyzer gets from a job's descriptor request. */
-export function hintsFor(job: Pick<InferJob, 'descriptors'>): AnalyzeHints {
+/** The hints the analyzer gets from a job: its descriptor request and detect plan (both data). */
+export function hintsFor(job: Pick<InferJob, 'descriptors' | 'detect'>): AnalyzeHints {
   const req = job.descriptors;
-  if (req === 'all') return {};
-  if (req === 'none') return { wantDescriptor: () => false };
-  return { wantDescriptor: (face: FaceDetection) => planWantsDescriptor(req, face) };
+  const detect = job.detect ? { detect: job.detect } : {};
+  if (req === 'all') return detect;
+  if (req === 'none') return { wantDescriptor: () => false, ...detect };
+  return { wantDescriptor: (face: FaceDetection) => planWantsDescriptor(req, face), ...detect };
 }
 
 /** A one-at-a-time lock: the analyzer's calls never overlap. */
@@ -187,6 +190,7 @@ export function createInferProcessor(deps: InferProcessorDeps): (job: Job) => Pr
       if (res === null || failed)
         throw new Error(`pushing the result to ${data.replyTo} failed: ${failed?.[0]?.message ?? 'transaction aborted'}`);
       stats.ok++;
+      deps.onJob?.(workerTiming);
       let descriptors = 0;
       for (const f of faces) if (f.descriptor !== undefined) descriptors++;
       return { outcome: 'ok', faces: faces.length, descriptors };

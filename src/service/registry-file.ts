@@ -16,7 +16,8 @@ import { FieldError, type CameraRecord, type CameraRegistry, type RegistryChange
 /** File name of the registry inside the data directory. */
 export const REGISTRY_FILE = 'cameras.json';
 
-const recordSchema = z.strictObject({
+/** A stored camera record (also the Redis registry's, src/scale/registry-redis.ts). */
+export const recordSchema = z.strictObject({
   id: z.string().regex(CAMERA_ID_PATTERN),
   name: z.string().min(1),
   url: z.string().min(1),

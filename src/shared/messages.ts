@@ -296,12 +296,23 @@ export interface DescriptorPlan {
 /** Which faces of a frame get a descriptor: none, every face, or as the tracker's plan says. */
 export type DescriptorRequest = 'none' | 'all' | DescriptorPlan;
 
+/**
+ * Where a worker's detector looks in a frame: the camera's detect schedule plan taken when the frame was
+ * submitted (src/track's DetectionPlan; `skip` frames are never submitted). Boxes are source pixels: `tracks`
+ * where live tracks' faces are expected, `motion` the moving areas.
+ */
+export type DetectInstruction =
+  | { readonly mode: 'scan'; readonly tracks?: readonly BoxXyxy[]; readonly motion?: readonly BoxXyxy[] }
+  | { readonly mode: 'regions'; readonly tracks: readonly BoxXyxy[]; readonly motion: readonly BoxXyxy[] };
+
 /** An inference job's data: a frame reference, where to send the result, and the tracker's hints. */
 export interface InferJob {
   readonly frame: FrameRef;
   /** Redis list (under the prefix) the worker pushes the result to: the camera owner's inbox. */
   readonly replyTo: string;
   readonly descriptors: DescriptorRequest;
+  /** Where to detect; absent: a full scan. */
+  readonly detect?: DetectInstruction;
 }
 
 /** Why a frame's result never reached the tracker. */

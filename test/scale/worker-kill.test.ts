@@ -26,6 +26,7 @@ function worker(mode: 'hang' | 'slow' | 'real'): Child {
     CROWDLENS_REDIS_PREFIX: r.keys.prefix,
     CROWDLENS_JOB_LOCK_MS: '2000',
     CROWDLENS_WORKER_CONCURRENCY: '1',
+    CROWDLENS_METRICS_PORT: '0',
     CROWDLENS_LOG_LEVEL: 'warn',
     MODE: mode,
   });
