@@ -228,8 +228,8 @@ export function createDetectGate(detect: DetectConfig): { motion?: PipelineMotio
 
 let trustCache: TrustModel | null = null;
 
-/** src/infer/heads/trust.json, read once per process. */
-function defaultTrust(): TrustModel {
+/** src/infer/heads/trust.json, read once per process: the default trust model of the analyzer and the tracker. */
+export function defaultTrust(): TrustModel {
   trustCache ??= loadTrustModel();
   return trustCache;
 }
@@ -260,7 +260,8 @@ export function trackerStage(crowd: CrowdTracker, scheduler?: DetectScheduler): 
     snapshot: (atMs) => crowd.snapshot(atMs),
     wantsDescriptor: (face, atMs) => crowd.wantsDescriptor(face, atMs),
     wantsAttributes: (face, atMs) => crowd.wantsAttributes(face, atMs),
-    descriptorPlan: (atMs) => crowd.descriptorPlan(atMs),
+    descriptorPlan: (atMs, framesAhead) => crowd.descriptorPlan(atMs, framesAhead),
+    attributePlan: (atMs) => crowd.attributePlan(atMs),
     ...(scheduler ? { planDetection: (atMs: number, m: MotionSummary | undefined) => scheduler.plan({ atMs, tracks: crowd.expectedBoxes(atMs), ...(m ? { motion: m } : {}) }) } : {}),
     persons: (): PersonSummary[] =>
       crowd.persons().map((p) => ({ id: p.id, firstSeenMs: p.firstSeenMs, lastSeenMs: p.lastSeenMs, ageYears: p.ageYears, gender: p.gender, maleProbability: p.maleProbability, samples: p.samples })),

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { FrameSource, SourceStatus } from '../ingest/index.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { AnalyzeOptions } from '../infer/analyzer.ts';
-import type { BoxXyxy, DemographicsSnapshot, DescriptorPlan, DescriptorRequest, Face, FaceDetection, Frame, FrameDetections, GenderLabel, TrackEvent } from '../shared/messages.ts';
+import type { AttributeRequest, BoxXyxy, DemographicsSnapshot, DescriptorPlan, DescriptorRequest, Face, FaceDetection, Frame, FrameDetections, GenderLabel, TrackEvent } from '../shared/messages.ts';
 import type { FrameTracks, PipelineSink, TrackRow } from './sinks.ts';
 import { StatsRecorder, type PipelineStats } from './stats.ts';
 
@@ -67,6 +67,8 @@ export interface RemoteAnalyzeRequest {
   readonly detect?: Exclude<DetectPlan, { readonly mode: 'skip' }>;
   /** Which faces get a descriptor: the tracker's {@link PipelineTracker.descriptorPlan}, or `all` without one. */
   readonly descriptors: DescriptorRequest;
+  /** Which faces get age/gender: the tracker's {@link PipelineTracker.attributePlan}; absent: every face. */
+  readonly attributes?: AttributeRequest;
 }
 
 /** Answer of {@link PipelinedAnalyzer.submit}. */
@@ -170,9 +172,15 @@ export interface PipelineTracker {
   wantsAttributes?(face: FaceDetection, atMs: number): boolean;
   /**
    * {@link wantsDescriptor}'s inputs as data for the frame captured at `atMs` (src/track's CrowdTracker.descriptorPlan),
-   * for a {@link PipelinedAnalyzer} in another process. Absent: every face gets a descriptor.
+   * for a {@link PipelinedAnalyzer} in another process; `framesAhead` frames submitted before it are not tracked yet
+   * (the plan is that stale). Absent: every face gets a descriptor.
    */
-  descriptorPlan?(atMs: number): DescriptorPlan;
+  descriptorPlan?(atMs: number, framesAhead: number): DescriptorPlan;
+  /**
+   * {@link wantsAttributes}'s inputs as data for the frame captured at `atMs` (src/track's CrowdTracker.attributePlan),
+   * for a {@link PipelinedAnalyzer} in another process. Absent: every face gets age/gender.
+   */
+  attributePlan?(atMs: number): AttributeRequest;
 }
 
 /** The stages, created per run. */
@@ -406,7 +414,12 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
         // reaches the tracker (empty), in its place among the frames in flight.
         pending = Promise.resolve({ ok: true, faces: [], timing: { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 } });
       } else if (pipelined) {
-        const request: RemoteAnalyzeRequest = { descriptors: tracker.descriptorPlan ? tracker.descriptorPlan(frame.capturedAtMs) : 'all', ...(plan ? { detect: plan } : {}) };
+        // The hints as data, taken now: the worker evaluates them per face as analyzeHints' callbacks would here.
+        const request: RemoteAnalyzeRequest = {
+          descriptors: tracker.descriptorPlan ? tracker.descriptorPlan(frame.capturedAtMs, inFlight) : 'all',
+          ...(tracker.attributePlan ? { attributes: tracker.attributePlan(frame.capturedAtMs) } : {}),
+          ...(plan ? { detect: plan } : {}),
+        };
         const submitted = await pipelined.submit(frame, request);
         if (!submitted.accepted) {
           stats.refused[submitted.reason] = (stats.refused[submitted.reason] ?? 0) + 1;

@@ -28,7 +28,7 @@ import type { PersonLeftEvent } from '../shared/messages.ts';
 import type { LivePublisher } from '../shared/service.ts';
 import { ALL_ROOM, cameraRoom, type ServerToClientEvents } from '../shared/socket-events.ts';
 import { CrowdTracker } from '../track/crowd.ts';
-import { createDetectGate, createSource, trackerStage } from '../pipeline/stages.ts';
+import { createDetectGate, createSource, defaultTrust, trackerOptions, trackerStage } from '../pipeline/stages.ts';
 import type { PipelineStages } from '../pipeline/standalone.ts';
 import { CameraManager, type CameraRunContext } from '../service/camera-manager.ts';
 import { createMetrics, type CrowdlensMetrics } from '../service/metrics.ts';
@@ -97,7 +97,9 @@ export async function startIngestRole(config: Config, deps: IngestRoleDeps): Pro
   await mkdir(mediaDir, { recursive: true });
   const urlPolicy = createUrlPolicy(mediaDir);
   const registry = new RedisCameraRegistry({ redis, keys, maxCameras: config.service.maxCameras, logger: log });
-  const state = new CameraStateStore({ redis, keys, statusTtlMs: statusTtlMs(config) });
+  // The trackers' fusion and the reporters' soft table use the same trust model as one process (src/infer/heads/trust.json).
+  const trust = defaultTrust();
+  const state = new CameraStateStore({ redis, keys, statusTtlMs: statusTtlMs(config), ageError: trust.ageError });
   const reid = scale.reidCarry(600_000);
   const inference = await scale.inference(ownerId);
   await preloadScripts(redis);
@@ -169,13 +171,18 @@ export async function startIngestRole(config: Config, deps: IngestRoleDeps): Pro
     const status = await manager.status(id);
     if (!status) return;
     const ctx = runs.get(id);
-    if (reid && ctx && ctx.lease.value === lease.value) {
-      const people = ctx.crowd.takeCarried();
-      if (people.length > 0 && !(await reid.save(lease, people))) fenced++;
+    const reporter = reporterOf(id);
+    if (ctx && ctx.lease.value === lease.value) {
+      // The estimates of the people in view as the tracker's own table counts them (small moves have no event).
+      reporter.estimates(ctx.crowd.estimatesInView());
+      if (reid) {
+        const people = ctx.crowd.takeCarried();
+        if (people.length > 0 && !(await reid.save(lease, people))) fenced++;
+      }
     }
     // The final flush of a hand-back has no tick: it stores the run's last snapshot.
     const snapshot = payload ? payload.snapshot : ((await manager.demographics(id))?.live ?? null);
-    const res = await reporterOf(id).flush(lease, status, snapshot);
+    const res = await reporter.flush(lease, status, snapshot);
     if (res === null) return;
     if (!res.ok) {
       fenced++;
@@ -204,12 +211,14 @@ export async function startIngestRole(config: Config, deps: IngestRoleDeps): Pro
     const reporter = reporterOf(id);
     const prev = await state.previousOwner(id);
     const carried = reid ? await reid.load(id) : [];
-    const crowd = new CrowdTracker({ sourceId: id, snapshotEveryMs: 0, firstPersonId: prev.maxPersonId + 1, carry: reid !== null });
+    // The tracker of one process (src/pipeline's trackerOptions: the trust model's fusion floor, reporting threshold
+    // and age error), continuing above the ids handed out before.
+    const crowd = new CrowdTracker(trackerOptions(id, { snapshotEveryMs: 0, firstPersonId: prev.maxPersonId + 1, carry: reid !== null }, trust));
     if (carried.length > 0) crowd.importCarried(carried);
-    reporter.seedCells(carried.map((c) => ({ personId: c.personId, estimate: c.lastReported })));
+    reporter.seed(carried.map((c) => ({ personId: c.personId, estimate: c.lastReported })));
     if (prev.token !== null && prev.token !== lease.token && prev.open.length > 0) {
       // The previous owner died with people in view: their appearances end here (as of its last flush).
-      reporter.seedCells(prev.open);
+      reporter.seed(prev.open);
       const lefts: PersonLeftEvent[] = prev.open.map((o) => ({
         type: 'person.left',
         sourceId: id,

@@ -6,28 +6,35 @@
  * deltas and flushes them once a second (the live tick) in one Lua script, fenced by the camera lease (a stalled
  * former owner writes nothing):
  * - `<p>:cam:<id>:agg` (hash): unique people since the aggregates began (`unique`, +1 per new person; a person
- *   re-identified, also one carried over from the previous owner, is not new), people per age x gender cell
- *   (`c:<cell>`, moved when a person's estimate changes cell), dwell sum and departures, the highest person id
- *   handed out (the next owner starts above it), and the frame counters of the status (`t:<counter>`).
+ *   re-identified, also one carried over from the previous owner, is not new), the soft age x gender table as in
+ *   one process (src/track's Demographics): per cell the sum of each person's share (`s:<cell>`, HINCRBYFLOAT of the
+ *   change when a person's fused estimate changes) and of the shares' Bernoulli variances (`v:<cell>`, for the 90%
+ *   intervals), people with an estimate (`estimated`) and by gender label (`l:female|male|unknown`), dwell sum and
+ *   departures, the highest person id handed out (the next owner starts above it), and the frame counters of the
+ *   status (`t:<counter>`).
  * - `<p>:cam:<id>:seen` (sorted set): person id -> last seen, ms, for the last day (capped): the trailing windows
  *   (people seen in the last minute / hour / day) are ZCOUNTs over it, exact across owners, as in one process.
  * - `<p>:cam:<id>:m:<start>` / `:h:<start>` (hashes): the per-minute and per-hour history buckets' counters (frames,
- *   entered, returning, left, dwell, people in view, distinct people and their cells), incremented by each owner,
+ *   entered, returning, left, dwell, people in view, distinct people and their `c:<age bucket>/<gender label>` cells,
+ *   `unknown` included, as one process's history counts them), incremented by each owner,
  *   so a bucket spanning a takeover adds up both owners' shares. Distinct people are counted once per owner and
  *   bucket; a person seen by both owners in the takeover's minute is counted by both (the one double count left).
  * - `<p>:cam:<id>:status` (string, PX a few ticks): the status with the counters summed over owners; its absence
  *   means no ingest runs the camera (the API then says `pending`).
  * - `<p>:cam:<id>:live` (string, PX a day): the merged live snapshot, the owner's lease token and its people in view
- *   (id, first/last seen, estimate), so that a new owner can end the open appearances of one that died.
+ *   (id, first/last seen, the estimate the aggregates count them as), so that a new owner can end the open
+ *   appearances of one that died and continue from their counted shares.
  * Aggregates only, apart from the per-camera person counters (ids with a last-seen time, nothing else): no box,
  * crop or descriptor. Every key has a TTL, refreshed on each flush; the registry deletes a removed
  * camera's fixed keys, buckets expire.
  */
 import type { Redis } from 'ioredis';
+import type { AgeErrorModel } from '../shared/age-error.ts';
 import type { CameraDemographics, CameraState, CameraStatus, HistoryBucket } from '../shared/api.ts';
-import { DEMOGRAPHICS_KEYS, cameraStatusSchema, demographicsSnapshotSchema, personEstimateSchema } from '../shared/api.ts';
-import { ageBucketOf, type DemographicsKey, type DemographicsSnapshot, type PersonEstimate, type TrackEvent } from '../shared/messages.ts';
+import { DEMOGRAPHICS_KEYS, DEMOGRAPHICS_LABEL_KEYS, GENDER_LABELS, cameraStatusSchema, demographicsSnapshotSchema, personEstimateSchema } from '../shared/api.ts';
+import { ageBucketOf, type DemographicsLabelKey, type DemographicsSnapshot, type GenderLabel, type PersonEstimate, type TrackEvent } from '../shared/messages.ts';
 import type { CameraRegistry, CameraReads } from '../shared/service.ts';
+import { cellIntervals, cellShares, emptyAgeGender, roundedCells, shareVariance } from '../track/demographics.ts';
 import { z } from 'zod';
 import type { ScaleKeys } from './keys.ts';
 import type { LeaseRecord } from './lease.ts';
@@ -41,8 +48,10 @@ const MINUTE_BUCKETS = 60;
 const HOUR_BUCKETS = 24;
 /** People kept in the trailing-window set (the most recently seen); in one process Demographics keeps 200000. */
 const MAX_SEEN = 200_000;
-/** Person -> cell entries a reporter remembers (oldest forgotten first). */
-const MAX_CELLS = 100_000;
+/** People a reporter remembers (their counted estimate and history cell; least recently changed forgotten first). */
+const MAX_PEOPLE = 100_000;
+/** Share deltas below this are not sent (float noise). */
+const MIN_FLOAT_DELTA = 1e-12;
 /** Long-lived keys (live, agg, seen) expire this long after the last flush. */
 const LONG_TTL_MS = DAY_MS + HOUR_MS;
 
@@ -96,6 +105,7 @@ const FLUSH = new LuaScript(
   `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0} end
 local p = cjson.decode(ARGV[2])
 for f, d in pairs(p.agg) do redis.call('HINCRBY', KEYS[2], f, d) end
+for f, d in pairs(p.aggFloat) do redis.call('HINCRBYFLOAT', KEYS[2], f, d) end
 for f, v in pairs(p.aggMax) do
   local cur = tonumber(redis.call('HGET', KEYS[2], f) or '0')
   if v > cur then redis.call('HSET', KEYS[2], f, v) end
@@ -187,6 +197,12 @@ export interface CameraStateOptions {
   readonly keys: ScaleKeys;
   /** Life of the status key, ms: a few live ticks (its absence means no owner). */
   readonly statusTtlMs: number;
+  /**
+   * The age model's measured error that the cameras' trackers split people over age buckets with (the trust
+   * model's, as src/pipeline's trackerOptions gives the fusion): reporters count each person's shares with it.
+   * Default none (each person in their estimate's bucket).
+   */
+  readonly ageError?: AgeErrorModel | undefined;
 }
 
 interface BucketDelta {
@@ -197,11 +213,42 @@ interface BucketDelta {
 /** People counted in a bucket by this reporter, with the cell they are counted in. */
 interface BucketPeople {
   readonly startMs: number;
-  readonly people: Map<number, DemographicsKey | null>;
+  readonly people: Map<number, DemographicsLabelKey | null>;
 }
 
-function cellOf(e: PersonEstimate): DemographicsKey {
+/** What a reporter knows of one person: the estimate the aggregates count them as, and their history cell. */
+interface PersonCount {
+  /** The estimate whose shares are in the agg hash (this process's or a previous owner's), or null when none is. */
+  counted: PersonEstimate | null;
+  /** The history cell, from the person's last `person.updated` (as one process's history keeps it). */
+  cell: DemographicsLabelKey | null;
+}
+
+/** A person's history cell: age bucket x gender label, as src/service's CameraManager counts history buckets. */
+function cellOf(e: PersonEstimate): DemographicsLabelKey {
   return `${ageBucketOf(e.ageYears)}/${e.gender}`;
+}
+
+/** The deltas collected between flushes. */
+interface Deltas {
+  /** Integer counters of the agg hash (HINCRBY). */
+  agg: Record<string, number>;
+  /** Soft-count fields of the agg hash (HINCRBYFLOAT). */
+  aggFloat: Record<string, number>;
+  seen: Map<number, number>;
+  buckets: Map<string, BucketDelta>;
+}
+
+function emptyDeltas(): Deltas {
+  return { agg: {}, aggFloat: {}, seen: new Map(), buckets: new Map() };
+}
+
+function addInto(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+}
+
+function maxInto(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
+  for (const [k, v] of Object.entries(from)) into[k] = Math.max(into[k] ?? -Infinity, v);
 }
 
 /** Result of {@link CameraReporter.flush}. */
@@ -216,20 +263,22 @@ export interface FlushResult {
 
 /**
  * One camera's reporter in one ingest process: collects deltas from the runs' events and frames and flushes them
- * under the lease held at the time. Deltas not flushed (fenced out) are kept for the next flush this process makes
- * as owner: they happened.
+ * under the lease held at the time. Deltas not flushed (fenced out, or a Redis error) are kept for the next flush
+ * this process makes as owner: they happened.
+ *
+ * The soft table counts each person by their latest fused estimate, as the tracker's own Demographics does: from
+ * `person.updated` and `person.left` events and, once a flush, from the estimates of the people in view
+ * ({@link CameraReporter.estimates}; the tracker reports an estimate's small moves without an event).
  */
 export class CameraReporter {
-  private agg: Record<string, number> = {};
+  private deltas: Deltas = emptyDeltas();
   private maxPersonId = 0;
-  private seen = new Map<number, number>();
-  private readonly buckets = new Map<string, BucketDelta>();
   /** Current minute and hour buckets: people already counted there (distinct people per bucket). */
   private minutePeople: BucketPeople | null = null;
   private hourPeople: BucketPeople | null = null;
-  /** Person -> the cell they count in since start. */
-  private readonly cells = new Map<number, DemographicsKey>();
-  private readonly open = new Map<number, { firstSeenMs: number; lastSeenMs: number; estimate: PersonEstimate | null }>();
+  /** Person -> their counted estimate and history cell, in order of last change. */
+  private readonly people = new Map<number, PersonCount>();
+  private readonly open = new Map<number, { firstSeenMs: number; lastSeenMs: number }>();
   /** Counters of the statuses already added to Redis. */
   private reported: Record<CounterName, number> | null = null;
   /** Redis totals minus this process's, at the last flush (to correct `camera.status` events between flushes). */
@@ -241,34 +290,43 @@ export class CameraReporter {
     readonly cameraId: string,
   ) {}
 
-  /** People carried over from a previous owner (their estimate's cell is already counted there). */
-  seedCells(people: readonly { personId: number; estimate: PersonEstimate | null }[]): void {
-    for (const p of people) if (p.estimate) this.cells.set(p.personId, cellOf(p.estimate));
+  /**
+   * People whose estimate a previous owner already counted (carried over by re-id, or in view when it died): later
+   * changes of their estimate move their shares from there rather than count them again.
+   */
+  seed(people: readonly { personId: number; estimate: PersonEstimate | null }[]): void {
+    for (const p of people) {
+      if (!p.estimate) continue;
+      const row = this.person(p.personId);
+      row.counted = p.estimate;
+      row.cell = cellOf(p.estimate);
+    }
   }
 
   /** A run's track events. */
   events(events: readonly TrackEvent[]): void {
+    const { agg } = this.deltas;
     for (const e of events) {
       switch (e.type) {
         case 'person.entered':
-          if (!e.returning) this.inc(this.agg, 'unique', 1);
+          if (!e.returning) this.inc(agg, 'unique', 1);
           this.maxPersonId = Math.max(this.maxPersonId, e.personId);
-          this.open.set(e.personId, { firstSeenMs: e.atMs, lastSeenMs: e.atMs, estimate: null });
-          this.seen.set(e.personId, Math.max(this.seen.get(e.personId) ?? 0, e.atMs));
+          this.open.set(e.personId, { firstSeenMs: e.atMs, lastSeenMs: e.atMs });
+          this.see(e.personId, e.atMs);
           this.bucketIncr(e.atMs, 'entered', 1);
           if (e.returning) this.bucketIncr(e.atMs, 'returning', 1);
           break;
-        case 'person.updated': {
-          const o = this.open.get(e.personId);
-          if (o) o.estimate = e.estimate;
+        case 'person.updated':
+          this.count(e.personId, e.estimate);
           this.moveCell(e.personId, cellOf(e.estimate));
           break;
-        }
         case 'person.left':
           this.open.delete(e.personId);
-          this.inc(this.agg, 'dwellSumMs', Math.round(e.dwellMs));
-          this.inc(this.agg, 'departures', 1);
-          this.seen.set(e.personId, Math.max(this.seen.get(e.personId) ?? 0, e.lastSeenMs));
+          // The final estimate (the tracker's Demographics counts the person by it too).
+          if (e.estimate) this.count(e.personId, e.estimate);
+          this.inc(agg, 'dwellSumMs', Math.round(e.dwellMs));
+          this.inc(agg, 'departures', 1);
+          this.see(e.personId, e.lastSeenMs);
           this.bucketIncr(e.atMs, 'left', 1);
           this.bucketIncr(e.atMs, 'dwellSumMs', Math.round(e.dwellMs));
           break;
@@ -278,16 +336,21 @@ export class CameraReporter {
     }
   }
 
+  /** The latest fused estimates of the people in view (src/track's CrowdTracker.estimatesInView), e.g. before a flush. */
+  estimates(people: readonly { personId: number; estimate: PersonEstimate }[]): void {
+    for (const p of people) if (this.open.has(p.personId)) this.count(p.personId, p.estimate);
+  }
+
   /** The people (person ids) matched in one analysed frame captured at `atMs`. */
   frame(atMs: number, personIds: readonly number[]): void {
     this.bucketIncr(atMs, 'frames', 1);
     const minute = this.bucketPeople('m', atMs);
     const hour = this.bucketPeople('h', atMs);
     for (const id of personIds) {
-      this.seen.set(id, Math.max(this.seen.get(id) ?? 0, atMs));
+      this.see(id, atMs);
       const o = this.open.get(id);
       if (o) o.lastSeenMs = Math.max(o.lastSeenMs, atMs);
-      const cell = this.cells.get(id) ?? null;
+      const cell = this.people.get(id)?.cell ?? null;
       for (const [width, b] of [
         ['m', minute],
         ['h', hour],
@@ -301,9 +364,9 @@ export class CameraReporter {
     }
   }
 
-  /** The open people (in view) as this owner knows them. */
+  /** The open people (in view) as this owner knows them, with the estimate the aggregates count them as. */
   openPeople(): OpenPerson[] {
-    return [...this.open].map(([personId, o]) => ({ personId, ...o }));
+    return [...this.open].map(([personId, o]) => ({ personId, ...o, estimate: this.people.get(personId)?.counted ?? null }));
   }
 
   /** A process-local status corrected to the counters summed over owners (as of the last flush). */
@@ -343,60 +406,60 @@ export class CameraReporter {
     const id = this.cameraId;
     const counters = countersOf(status);
     const prev = this.reported ?? Object.fromEntries(COUNTERS.map((k) => [k, 0]));
-    const agg = { ...this.agg };
+    if (snapshot) this.bucketPeopleNow(snapshot.atMs, snapshot.peopleNow);
+    // Taken now, in one synchronous step: events that arrive while the flush is in flight go into fresh deltas
+    // (and the live key's open people are those whose counted estimates these deltas carry).
+    const taken = this.deltas;
+    this.deltas = emptyDeltas();
+    const open = this.openPeople();
+    const agg = { ...taken.agg };
     for (const k of COUNTERS) if (counters[k] - (prev[k] ?? 0) !== 0) agg[`t:${k}`] = counters[k] - (prev[k] ?? 0);
-    if (snapshot) {
-      this.bucketPeopleNow(snapshot.atMs, snapshot.peopleNow);
-    }
+    const aggFloat: Record<string, number> = {};
+    for (const [f, d] of Object.entries(taken.aggFloat)) if (Math.abs(d) >= MIN_FLOAT_DELTA) aggFloat[f] = d;
     const atMs = snapshot?.atMs ?? status.lastFrameAtMs ?? Date.now();
     const bucketKeys: string[] = [];
     const buckets: { incr: Record<string, number>; max: Record<string, number>; ttl: number }[] = [];
-    for (const [key, d] of this.buckets) {
+    for (const [key, d] of taken.buckets) {
       const [width, start] = key.split(':') as ['m' | 'h', string];
       bucketKeys.push(keys.cameraBucket(id, width, Number(start)));
       buckets.push({ incr: d.incr, max: d.max, ttl: width === 'm' ? (MINUTE_BUCKETS + 5) * MINUTE_MS : (HOUR_BUCKETS + 1) * HOUR_MS });
     }
     const seen: (number | string)[] = [];
-    for (const [pid, ms] of this.seen) seen.push(Math.round(ms), String(pid));
+    for (const [pid, ms] of taken.seen) seen.push(Math.round(ms), String(pid));
     const payload = {
-      agg: agg,
+      agg,
+      aggFloat,
       aggMax: this.maxPersonId > 0 ? { maxPersonId: this.maxPersonId } : {},
       ttl: LONG_TTL_MS,
       seen,
       seenFrom: Math.round(atMs - DAY_MS),
       seenCap: MAX_SEEN,
-      buckets: buckets.map((b) => ({ incr: b.incr, max: b.max, ttl: b.ttl })),
+      buckets,
       windows: [Math.round(atMs - MINUTE_MS), Math.round(atMs - HOUR_MS), Math.round(atMs - DAY_MS)],
     };
-    const res = (await FLUSH.run(
-      redis,
-      [keys.lease(id), keys.cameraAgg(id), keys.cameraSeen(id), ...bucketKeys],
-      [lease.value, JSON.stringify(payload)],
-    )) as (number | string)[];
-    if (Number(res[0]) !== 1) return { ok: false, status, snapshot };
-    // Applied: forget the deltas.
-    this.agg = {};
-    this.seen = new Map();
-    this.buckets.clear();
+    let res: (number | string)[];
+    try {
+      res = (await FLUSH.run(
+        redis,
+        [keys.lease(id), keys.cameraAgg(id), keys.cameraSeen(id), ...bucketKeys],
+        [lease.value, JSON.stringify(payload)],
+      )) as (number | string)[];
+    } catch (err) {
+      this.restore(taken);
+      throw err;
+    }
+    if (Number(res[0]) !== 1) {
+      this.restore(taken);
+      return { ok: false, status, snapshot };
+    }
     this.reported = counters;
     const fields = new Map<string, number>();
     for (let i = 4; i + 1 < res.length; i += 2) fields.set(String(res[i]), Number(res[i + 1]));
     const total = Object.fromEntries(COUNTERS.map((k) => [k, fields.get(`t:${k}`) ?? 0])) as Record<CounterName, number>;
     this.offset = Object.fromEntries(COUNTERS.map((k) => [k, total[k] - counters[k]])) as Record<CounterName, number>;
     const stored = withCounters(status, total);
-    let merged: DemographicsSnapshot | null = null;
-    if (snapshot) {
-      const byAgeGender = { ...snapshot.byAgeGender };
-      for (const k of DEMOGRAPHICS_KEYS) byAgeGender[k] = Math.max(0, fields.get(`c:${k}`) ?? 0);
-      const departures = fields.get('departures') ?? 0;
-      merged = {
-        ...snapshot,
-        unique: { lastMinute: Number(res[1]), lastHour: Number(res[2]), lastDay: Number(res[3]), sinceStart: fields.get('unique') ?? 0 },
-        byAgeGender,
-        averageDwellMs: departures > 0 ? (fields.get('dwellSumMs') ?? 0) / departures : 0,
-      };
-    }
-    const live: LiveRecord = { token: lease.token, snapshot: merged, open: this.openPeople() };
+    const merged = snapshot ? mergedSnapshot(snapshot, fields, [Number(res[1]), Number(res[2]), Number(res[3])]) : null;
+    const live: LiveRecord = { token: lease.token, snapshot: merged, open };
     const ok =
       Number(
         await STORE.run(
@@ -408,16 +471,70 @@ export class CameraReporter {
     return { ok, status: stored, snapshot: merged };
   }
 
+  /** Puts deltas that were not applied back in front of those collected since. */
+  private restore(taken: Deltas): void {
+    const now = this.deltas;
+    addInto(taken.agg, now.agg);
+    addInto(taken.aggFloat, now.aggFloat);
+    for (const [pid, ms] of now.seen) taken.seen.set(pid, Math.max(taken.seen.get(pid) ?? 0, ms));
+    for (const [key, d] of now.buckets) {
+      const t = taken.buckets.get(key);
+      if (!t) taken.buckets.set(key, d);
+      else {
+        addInto(t.incr, d.incr);
+        maxInto(t.max, d.max);
+      }
+    }
+    this.deltas = taken;
+  }
+
   private inc(into: Record<string, number>, field: string, d: number): void {
     into[field] = (into[field] ?? 0) + d;
   }
 
+  private see(personId: number, atMs: number): void {
+    const seen = this.deltas.seen;
+    seen.set(personId, Math.max(seen.get(personId) ?? 0, atMs));
+  }
+
+  /** The person's row, created when new, moved to the end (most recently changed); the oldest is forgotten past the bound. */
+  private person(personId: number): PersonCount {
+    const row = this.people.get(personId) ?? { counted: null, cell: null };
+    this.people.delete(personId);
+    this.people.set(personId, row);
+    if (this.people.size > MAX_PEOPLE) this.people.delete(this.people.keys().next().value as number);
+    return row;
+  }
+
+  /** Counts the person by `estimate` in the soft table and the labels: moves their shares from the counted estimate. */
+  private count(personId: number, estimate: PersonEstimate): void {
+    const before = this.people.get(personId)?.counted ?? null;
+    if (before !== null && before.ageYears === estimate.ageYears && before.maleProbability === estimate.maleProbability && before.gender === estimate.gender) return;
+    const ageError = this.store.options.ageError;
+    const after = cellShares(estimate, ageError);
+    const was = before ? cellShares(before, ageError) : null;
+    const { agg, aggFloat } = this.deltas;
+    for (const k of DEMOGRAPHICS_KEYS) {
+      const a = after[k];
+      const b = was?.[k] ?? 0;
+      if (a === b) continue;
+      this.inc(aggFloat, `s:${k}`, a - b);
+      this.inc(aggFloat, `v:${k}`, shareVariance(a) - shareVariance(b));
+    }
+    if (before === null) this.inc(agg, 'estimated', 1);
+    if (before?.gender !== estimate.gender) {
+      if (before) this.inc(agg, `l:${before.gender}`, -1);
+      this.inc(agg, `l:${estimate.gender}`, 1);
+    }
+    this.person(personId).counted = estimate;
+  }
+
   private bucket(width: 'm' | 'h', startMs: number): BucketDelta {
     const key = `${width}:${startMs}`;
-    let d = this.buckets.get(key);
+    let d = this.deltas.buckets.get(key);
     if (!d) {
       d = { incr: {}, max: {} };
-      this.buckets.set(key, d);
+      this.deltas.buckets.set(key, d);
     }
     return d;
   }
@@ -452,26 +569,52 @@ export class CameraReporter {
     return next;
   }
 
-  private moveCell(personId: number, cell: DemographicsKey): void {
-    const before = this.cells.get(personId);
-    if (before === cell) return;
-    if (before !== undefined) this.inc(this.agg, `c:${before}`, -1);
-    this.inc(this.agg, `c:${cell}`, 1);
-    this.cells.delete(personId);
-    this.cells.set(personId, cell);
-    if (this.cells.size > MAX_CELLS) this.cells.delete(this.cells.keys().next().value as number);
+  /** The person's history cell changed (a `person.updated`): moves them in the current buckets they are counted in. */
+  private moveCell(personId: number, cell: DemographicsLabelKey): void {
+    const row = this.person(personId);
+    if (row.cell === cell) return;
+    row.cell = cell;
     for (const [width, b] of [
       ['m', this.minutePeople],
       ['h', this.hourPeople],
     ] as const) {
       if (!b || !b.people.has(personId)) continue;
       const old = b.people.get(personId) ?? null;
+      if (old === cell) continue;
       b.people.set(personId, cell);
       const d = this.bucket(width, b.startMs);
       if (old !== null) this.inc(d.incr, `c:${old}`, -1);
       this.inc(d.incr, `c:${cell}`, 1);
     }
   }
+}
+
+/**
+ * The owner's snapshot with what the aggregates hold over all owners: unique people (trailing windows from the seen
+ * set), the soft table with its intervals, people with and without an estimate, gender labels, mean dwell.
+ * `peopleNow` stays the owner's (one owner at a time).
+ */
+function mergedSnapshot(snapshot: DemographicsSnapshot, fields: ReadonlyMap<string, number>, windows: readonly [number, number, number]): DemographicsSnapshot {
+  const cells = emptyAgeGender();
+  const variance = emptyAgeGender();
+  for (const k of DEMOGRAPHICS_KEYS) {
+    cells[k] = fields.get(`s:${k}`) ?? 0;
+    variance[k] = fields.get(`v:${k}`) ?? 0;
+  }
+  const unique = fields.get('unique') ?? 0;
+  const estimated = fields.get('estimated') ?? 0;
+  const labels = Object.fromEntries(GENDER_LABELS.map((g) => [g, Math.max(0, fields.get(`l:${g}`) ?? 0)])) as Record<GenderLabel, number>;
+  const departures = fields.get('departures') ?? 0;
+  return {
+    ...snapshot,
+    unique: { lastMinute: windows[0], lastHour: windows[1], lastDay: windows[2], sinceStart: unique },
+    byAgeGender: roundedCells(cells),
+    byAgeGenderInterval: cellIntervals(cells, variance, estimated),
+    estimated,
+    withoutEstimate: Math.max(0, unique - estimated),
+    byGenderLabel: { female: labels.female, male: labels.male, unknown: labels.unknown },
+    averageDwellMs: departures > 0 ? (fields.get('dwellSumMs') ?? 0) / departures : 0,
+  };
 }
 
 /** The camera state in Redis: reporters for the owner, reads for the API. */
@@ -530,8 +673,8 @@ export class CameraStateStore {
 
 function toBucket(startMs: number, endMs: number, h: Record<string, string>): HistoryBucket {
   const n = (f: string): number => Number(h[f] ?? 0);
-  const byAgeGender: Partial<Record<DemographicsKey, number>> = {};
-  for (const k of DEMOGRAPHICS_KEYS) if (n(`c:${k}`) > 0) byAgeGender[k] = n(`c:${k}`);
+  const byAgeGender: Partial<Record<DemographicsLabelKey, number>> = {};
+  for (const k of DEMOGRAPHICS_LABEL_KEYS) if (n(`c:${k}`) > 0) byAgeGender[k] = n(`c:${k}`);
   const samples = n('peopleSamples');
   const left = n('left');
   return {

@@ -55,6 +55,7 @@ export {
   type InferenceClientStats,
   type ResultInfo,
   type SkipReason,
+  type FrameHints,
   type SubmitOutcome,
 } from './queue.ts';
 export { connectRedis, deleteKeys, scanKeys, type ConnectOptions } from './redis.ts';

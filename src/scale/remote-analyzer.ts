@@ -59,7 +59,7 @@ export class RemoteAnalyzer implements PipelinedAnalyzer {
     let resolve!: (o: RemoteOutcome) => void;
     const result = new Promise<RemoteOutcome>((r) => (resolve = r));
     this.pending.set(frame.seq, { resolve });
-    const outcome = await this.link.submit(frame, request.descriptors, request.detect);
+    const outcome = await this.link.submit(frame, request);
     if (!outcome.submitted) {
       this.pending.delete(frame.seq);
       return { accepted: false, reason: outcome.reason };

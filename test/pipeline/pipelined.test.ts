@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/shared/config.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import type { InferJob } from '../../src/shared/messages.ts';
+import { loadTrustModel } from '../../src/infer/trust.ts';
 import { runPipeline } from '../../src/pipeline/standalone.ts';
 import { createAnalyzer, createDetectGate, createSource, createTracker, type LoadedAnalyzer } from '../../src/pipeline/stages.ts';
 import { FrameStore } from '../../src/scale/frame-store.ts';
@@ -87,8 +88,10 @@ describe('runPipeline with a pipelined (remote) analyzer', () => {
 
       // Jobs carry references and the tracker's hints as data, never pixels.
       expect(jobs[0]?.detect?.mode).toBe('scan');
+      // The attribute schedule's plan (no track yet: every face may start one), with the trust model's quality floor.
+      expect(jobs[0]?.attributes).toMatchObject({ tracks: [], qualityFloor: loadTrustModel().thresholds.qualityFloor });
       for (const j of jobs) {
-        expect(Object.keys(j).sort()).toEqual(['descriptors', 'detect', 'frame', 'replyTo']);
+        expect(Object.keys(j).sort()).toEqual(['attributes', 'descriptors', 'detect', 'frame', 'replyTo']);
         expect(JSON.stringify(j).length).toBeLessThan(4000);
       }
       // In frame order, each frame once; the lost one skipped and counted.
