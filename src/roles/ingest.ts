@@ -213,7 +213,9 @@ export async function startIngestRole(config: Config, deps: IngestRoleDeps): Pro
     const carried = reid ? await reid.load(id) : [];
     // The tracker of one process (src/pipeline's trackerOptions: the trust model's fusion floor, reporting threshold
     // and age error), continuing above the ids handed out before.
-    const crowd = new CrowdTracker(trackerOptions(id, { snapshotEveryMs: 0, firstPersonId: prev.maxPersonId + 1, carry: reid !== null }, trust));
+    const crowd = new CrowdTracker(
+      trackerOptions(id, { snapshotEveryMs: 0, firstPersonId: prev.maxPersonId + 1, carry: reid !== null }, trust),
+    );
     if (carried.length > 0) crowd.importCarried(carried);
     reporter.seed(carried.map((c) => ({ personId: c.personId, estimate: c.lastReported })));
     if (prev.token !== null && prev.token !== lease.token && prev.open.length > 0) {

@@ -31,8 +31,22 @@
 import type { Redis } from 'ioredis';
 import type { AgeErrorModel } from '../shared/age-error.ts';
 import type { CameraDemographics, CameraState, CameraStatus, HistoryBucket } from '../shared/api.ts';
-import { DEMOGRAPHICS_KEYS, DEMOGRAPHICS_LABEL_KEYS, GENDER_LABELS, cameraStatusSchema, demographicsSnapshotSchema, personEstimateSchema } from '../shared/api.ts';
-import { ageBucketOf, type DemographicsLabelKey, type DemographicsSnapshot, type GenderLabel, type PersonEstimate, type TrackEvent } from '../shared/messages.ts';
+import {
+  DEMOGRAPHICS_KEYS,
+  DEMOGRAPHICS_LABEL_KEYS,
+  GENDER_LABELS,
+  cameraStatusSchema,
+  demographicsSnapshotSchema,
+  personEstimateSchema,
+} from '../shared/api.ts';
+import {
+  ageBucketOf,
+  type DemographicsLabelKey,
+  type DemographicsSnapshot,
+  type GenderLabel,
+  type PersonEstimate,
+  type TrackEvent,
+} from '../shared/messages.ts';
 import type { CameraRegistry, CameraReads } from '../shared/service.ts';
 import { cellIntervals, cellShares, emptyAgeGender, roundedCells, shareVariance } from '../track/demographics.ts';
 import { z } from 'zod';
@@ -509,7 +523,13 @@ export class CameraReporter {
   /** Counts the person by `estimate` in the soft table and the labels: moves their shares from the counted estimate. */
   private count(personId: number, estimate: PersonEstimate): void {
     const before = this.people.get(personId)?.counted ?? null;
-    if (before !== null && before.ageYears === estimate.ageYears && before.maleProbability === estimate.maleProbability && before.gender === estimate.gender) return;
+    if (
+      before !== null &&
+      before.ageYears === estimate.ageYears &&
+      before.maleProbability === estimate.maleProbability &&
+      before.gender === estimate.gender
+    )
+      return;
     const ageError = this.store.options.ageError;
     const after = cellShares(estimate, ageError);
     const was = before ? cellShares(before, ageError) : null;
@@ -594,7 +614,11 @@ export class CameraReporter {
  * set), the soft table with its intervals, people with and without an estimate, gender labels, mean dwell.
  * `peopleNow` stays the owner's (one owner at a time).
  */
-function mergedSnapshot(snapshot: DemographicsSnapshot, fields: ReadonlyMap<string, number>, windows: readonly [number, number, number]): DemographicsSnapshot {
+function mergedSnapshot(
+  snapshot: DemographicsSnapshot,
+  fields: ReadonlyMap<string, number>,
+  windows: readonly [number, number, number],
+): DemographicsSnapshot {
   const cells = emptyAgeGender();
   const variance = emptyAgeGender();
   for (const k of DEMOGRAPHICS_KEYS) {

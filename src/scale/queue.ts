@@ -21,13 +21,7 @@ import { hostname } from 'node:os';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.ts';
-import type {
-  Frame,
-  FrameDetections,
-  FrameLostReason,
-  FrameRef,
-  InferJob,
-} from '../shared/messages.ts';
+import type { Frame, FrameDetections, FrameLostReason, FrameRef, InferJob } from '../shared/messages.ts';
 import type { FrameStore } from './frame-store.ts';
 import { INFER_QUEUE, type ScaleKeys } from './keys.ts';
 import { ReorderWindow, type Released, type ReorderStats } from './reorder.ts';
@@ -205,7 +199,13 @@ export class InferenceClient {
   /** @internal */
   jobData(ref: FrameRef, hints: FrameHints): InferJob {
     const { descriptors, detect, attributes } = hints;
-    return { frame: ref, replyTo: this.inboxKey, descriptors, ...(detect ? { detect } : {}), ...(attributes !== undefined ? { attributes } : {}) };
+    return {
+      frame: ref,
+      replyTo: this.inboxKey,
+      descriptors,
+      ...(detect ? { detect } : {}),
+      ...(attributes !== undefined ? { attributes } : {}),
+    };
   }
 
   private pollAll(): void {

@@ -89,7 +89,8 @@ export function hintsFor(job: Pick<InferJob, 'descriptors' | 'detect' | 'attribu
   if (job.detect) hints.detect = job.detect;
   if (req === 'none') hints.wantDescriptor = () => false;
   else if (req !== 'all') hints.wantDescriptor = (face: FaceDetection) => planWantsDescriptor(req, face);
-  if (attributes !== undefined && attributes !== 'all') hints.wantAttributes = (face: FaceDetection) => planWantsAttributes(attributes, face);
+  if (attributes !== undefined && attributes !== 'all')
+    hints.wantAttributes = (face: FaceDetection) => planWantsAttributes(attributes, face);
   return hints;
 }
 

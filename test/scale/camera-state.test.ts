@@ -41,7 +41,9 @@ function snap(atMs: number, peopleNow: number): DemographicsSnapshot {
       [`${b}/male`, 0],
     ]),
   ) as DemographicsSnapshot['byAgeGender'];
-  const intervals = Object.fromEntries(Object.keys(cells).map((k) => [k, [0, 0]])) as unknown as DemographicsSnapshot['byAgeGenderInterval'];
+  const intervals = Object.fromEntries(
+    Object.keys(cells).map((k) => [k, [0, 0]]),
+  ) as unknown as DemographicsSnapshot['byAgeGenderInterval'];
   return {
     type: 'demographics',
     sourceId: 'hall',

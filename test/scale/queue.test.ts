@@ -2,7 +2,14 @@ import type { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/shared/config.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { hasAttributes, type AttributePlan, type Face, type Frame, type FrameDetections, type FrameLostReason } from '../../src/shared/messages.ts';
+import {
+  hasAttributes,
+  type AttributePlan,
+  type Face,
+  type Frame,
+  type FrameDetections,
+  type FrameLostReason,
+} from '../../src/shared/messages.ts';
 import type { PipelineAnalyzer } from '../../src/pipeline/standalone.ts';
 import { createAnalyzer } from '../../src/pipeline/stages.ts';
 import { CrowdTracker, planWantsAttributes, planWantsDescriptor } from '../../src/track/crowd.ts';
@@ -198,7 +205,8 @@ describe('inference queue on real Redis with the real models', () => {
         tracks: [{ box: first.box, needs, improvedQuality: 2 }],
       });
       const sent = [plan(false), plan(true)].map((p) => JSON.parse(JSON.stringify(p)) as AttributePlan);
-      for (const [i, attributes] of sent.entries()) expect((await link.submit({ ...f, seq: f.seq + i }, { descriptors: 'all', attributes })).submitted).toBe(true);
+      for (const [i, attributes] of sent.entries())
+        expect((await link.submit({ ...f, seq: f.seq + i }, { descriptors: 'all', attributes })).submitted).toBe(true);
       await waitUntil('the frames released', () => c.released.length === 2);
       for (const [i, p] of sent.entries()) {
         const got = (c.released[i]?.detections as FrameDetections).faces;
@@ -230,7 +238,20 @@ describe('inference queue on real Redis with the real models', () => {
         await t.client.queue.add('frame', { ...good, frame: { ...ref, key: 'elsewhere:frame:x' } }, opts),
         await t.client.queue.add('frame', { ...good, replyTo: 'someone-else:inbox' }, opts),
         await t.client.queue.add('frame', { ...good, pixels: [1, 2, 3] }, opts),
-        await t.client.queue.add('frame', { ...good, attributes: { iouThreshold: 0.3, minScore: 0.5, minScoreToStart: 0.5, qualityFloor: 0.1, tracks: [{ box: [0, 0, 1, 1], needs: 'yes', improvedQuality: 1 }] } }, opts),
+        await t.client.queue.add(
+          'frame',
+          {
+            ...good,
+            attributes: {
+              iouThreshold: 0.3,
+              minScore: 0.5,
+              minScoreToStart: 0.5,
+              qualityFloor: 0.1,
+              tracks: [{ box: [0, 0, 1, 1], needs: 'yes', improvedQuality: 1 }],
+            },
+          },
+          opts,
+        ),
       ];
       // Bytes that are not the frame the reference describes: bad data too.
       await link.submit({ ...(frames[1] as Frame), rgb: new Uint8Array((frames[1] as Frame).rgb.length) }, { descriptors: 'none' });
