@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/shared/config.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import type { InferJob } from '../../src/shared/messages.ts';
+import type { DescriptorPlan, InferJob } from '../../src/shared/messages.ts';
 import { loadTrustModel } from '../../src/infer/trust.ts';
 import { runPipeline } from '../../src/pipeline/standalone.ts';
 import { createAnalyzer, createDetectGate, createSource, createTracker, type LoadedAnalyzer } from '../../src/pipeline/stages.ts';
@@ -90,6 +90,9 @@ describe('runPipeline with a pipelined (remote) analyzer', () => {
       expect(jobs[0]?.detect?.mode).toBe('scan');
       // The attribute schedule's plan (no track yet: every face may start one), with the trust model's quality floor.
       expect(jobs[0]?.attributes).toMatchObject({ tracks: [], qualityFloor: loadTrustModel().thresholds.qualityFloor });
+      // The descriptor plans of frames submitted while earlier ones are in flight are stale: a new face there does not
+      // wait for its second sighting (it may continue a track an earlier frame in flight starts).
+      expect(jobs.map((j) => (j.descriptors as DescriptorPlan).newTracksWait)).toEqual([true, false, false]);
       for (const j of jobs) {
         expect(Object.keys(j).sort()).toEqual(['attributes', 'descriptors', 'detect', 'frame', 'replyTo']);
         expect(JSON.stringify(j).length).toBeLessThan(4000);

@@ -241,6 +241,12 @@ describe('api + ingest + workers as separate processes on one Redis', () => {
         `takeover ${takeoverMs} ms (lease ${LEASE_MS}); open appearances ended ${openIds.join(',')}; after: ${after.map((e) => `${e.personId}${e.returning ? 'r' : ''}`).join(',')}; unique ${uniqueBefore} -> ${tick.snapshot?.unique.sinceStart}; results before kill ${before}`,
       );
       expect(tick.snapshot?.unique.sinceStart).toBe(uniqueBefore + newPeople.length);
+      // The merged table is the one-process shape: soft counts summing to the people with an estimate, the rest without.
+      const snap = tick.snapshot as NonNullable<LiveDemographics['snapshot']>;
+      expect(snap.estimated).toBeGreaterThanOrEqual(1);
+      expect(snap.estimated + snap.withoutEstimate).toBe(snap.unique.sinceStart);
+      expect(Object.values(snap.byAgeGender).reduce((a, b) => a + b, 0)).toBeCloseTo(snap.estimated, 2);
+      expect(snap.byGenderLabel.female + snap.byGenderLabel.male + snap.byGenderLabel.unknown).toBe(snap.estimated);
 
       // SIGTERM: the CLI worker finishes what it holds and exits 0; so do the ingest and API processes.
       for (const c of [workerB, survivor, apiA, apiB]) c.proc.kill('SIGTERM');

@@ -54,6 +54,33 @@ describe('CrowdTracker.descriptorPlan', () => {
   });
 });
 
+describe('CrowdTracker.descriptorPlan: when a new face waits for its second sighting', () => {
+  const face = (x: number): Face => ({ box: [x, 100, x + 90, 200], score: 0.9, quality: { score: 0.6, sidePx: 95, rollDeg: 0, yaw: 0 } });
+
+  it('waits in a current plan, not in a stale one (frames ahead of it in flight may start the track)', () => {
+    const crowd = new CrowdTracker({ sourceId: 'c' });
+    crowd.update({ sourceId: 'c', seq: 0, capturedAtMs: 0, width: 1280, height: 720, faces: [face(100)] });
+    expect(crowd.descriptorPlan(200).newTracksWait).toBe(true);
+    expect(crowd.wantsDescriptor(face(700), 200)).toBe(false);
+    const stale = crowd.descriptorPlan(200, 2);
+    expect(stale.newTracksWait).toBe(false);
+    expect(planWantsDescriptor(stale, face(700))).toBe(true);
+  });
+
+  it("does not wait in a run's first frames (tracks confirmed at once) when departed people could be recognised", () => {
+    const fresh = new CrowdTracker({ sourceId: 'c' });
+    expect(fresh.descriptorPlan(0).newTracksWait).toBe(true);
+    const carried = new CrowdTracker({ sourceId: 'c', carry: true });
+    const fusion = { samples: 0, ignored: 0, withoutAttributes: 0, droppedAgeSamples: 0, bestQuality: 0, totalWeight: 0, sumSquaredWeight: 0, weightedLogOdds: 0, ages: [] };
+    carried.importCarried([{ personId: 7, lastSeenMs: -1000, inView: true, descriptor: unitVector(7), descriptorCount: 3, fusion, lastReported: null }]);
+    expect(carried.descriptorPlan(0).newTracksWait).toBe(false);
+    expect(carried.wantsDescriptor(face(100), 0)).toBe(true);
+    // Past the tracker's start (minHits frames) new tracks are tentative again: their first face waits.
+    for (let k = 0; k < 4; k++) carried.update({ sourceId: 'c', seq: k, capturedAtMs: k * 200, width: 1280, height: 720, faces: [] });
+    expect(carried.descriptorPlan(800).newTracksWait).toBe(true);
+  });
+});
+
 describe('CrowdTracker.attributePlan', () => {
   it('as plain data (JSON round trip, as it crosses to a worker) decides exactly as wantsAttributes, through settling, re-checks and much better faces', () => {
     const crowd = new CrowdTracker({ sourceId: 'c', tracker: { minHits: 2, maxMissedMs: 300, iouThreshold: 0.3, minScore: 0.5, minScoreToStart: 0.7 }, fusion: { qualityFloor: 0.2 } });
