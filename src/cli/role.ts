@@ -4,10 +4,11 @@
  * a worker finishes its in-flight jobs, an ingest process hands its cameras back (their open tracks end first).
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from '../shared/config.ts';
+import type { Config } from '../shared/config.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { redactText } from '../shared/redact.ts';
 import { ListenPolicyError } from '../api/auth.ts';
+import { commandConfig, type CommandArgs } from './command.ts';
 
 export type RoleName = 'api' | 'ingest' | 'worker';
 
@@ -49,7 +50,7 @@ An inference worker of the scale-out: loads the face models once and analyses fr
 ${COMMON}`,
 };
 
-function parse(role: RoleName, argv: string[]): { help: true } | { help: false; flags: Record<string, unknown>; config: string | undefined } {
+function parse(role: RoleName, argv: string[]): CommandArgs {
   const { values } = parseArgs({
     args: argv,
     allowPositionals: false,
@@ -104,27 +105,8 @@ async function start(role: RoleName, config: Config, logger: Logger): Promise<Ru
 
 /** Entry point of one role command. */
 export async function runRole(role: RoleName, argv: string[]): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  try {
-    args = parse(role, argv);
-  } catch (err) {
-    process.stderr.write(`crowdlens ${role}: ${redactText((err as Error).message)}\nTry "crowdlens ${role} --help".\n`);
-    return 2;
-  }
-  if (args.help) {
-    process.stdout.write(`${USAGES[role]}\n`);
-    return 0;
-  }
-  let config: Config;
-  try {
-    config = loadConfig({ flags: args.flags, ...(args.config ? { file: args.config } : {}) });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`crowdlens ${role}: ${redactText(err.message)}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = commandConfig(role, USAGES[role], argv, (a) => parse(role, a));
+  if (typeof config === 'number') return config;
   if (config.redisUrl === undefined) {
     process.stderr.write(`crowdlens ${role}: needs Redis: set CROWDLENS_REDIS_URL (or REDIS_URL), e.g. redis://127.0.0.1:6379 (without Redis, "crowdlens start" runs everything in one process)\n`);
     return 2;

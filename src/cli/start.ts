@@ -5,11 +5,11 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { redactText } from '../shared/redact.ts';
 import { ListenPolicyError } from '../api/auth.ts';
 import { RegistryFileError } from '../service/registry-file.ts';
+import { commandConfig, type CommandArgs } from './command.ts';
 
 const USAGE = `Usage: crowdlens start [options]
 
@@ -36,7 +36,7 @@ With CROWDLENS_REDIS_URL (or REDIS_URL) set, every role (api, ingest, worker) ru
 The API token is read from CROWDLENS_API_TOKEN (or the config file), never from a flag.
 Exit status: 0 after Ctrl-C/SIGTERM, 1 on a runtime failure, 2 on bad arguments or configuration.`;
 
-function parse(argv: string[]): { help: true } | { help: false; flags: Record<string, unknown>; config: string | undefined } {
+function parse(argv: string[]): CommandArgs {
   const { values } = parseArgs({
     args: argv,
     allowPositionals: false,
@@ -78,27 +78,8 @@ function parse(argv: string[]): { help: true } | { help: false; flags: Record<st
 
 /** Entry point for `crowdlens start`; resolves with the exit status once the service has stopped. */
 export async function main(argv: string[]): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  try {
-    args = parse(argv);
-  } catch (err) {
-    process.stderr.write(`crowdlens start: ${redactText((err as Error).message)}\nTry "crowdlens start --help".\n`);
-    return 2;
-  }
-  if (args.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  let config: Config;
-  try {
-    config = loadConfig({ flags: args.flags, ...(args.config ? { file: args.config } : {}) });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`crowdlens start: ${redactText(err.message)}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = commandConfig('start', USAGE, argv, parse);
+  if (typeof config === 'number') return config;
   const logger = createLogger({ level: config.log.level });
   let service: { readonly url: string; readonly ready: Promise<void>; close(): Promise<void> };
   try {

@@ -18,7 +18,7 @@ import type { Redis } from 'ioredis';
 import type { CameraCreate, CameraPatch } from '../shared/api.ts';
 import { CAMERA_ID_PATTERN } from '../shared/api.ts';
 import type { Logger } from '../shared/logger.ts';
-import { FieldError, type CameraRecord, type CameraRegistry, type RegistryChange } from '../shared/service.ts';
+import { FieldError, patchRecord, type CameraRecord, type CameraRegistry, type RegistryChange } from '../shared/service.ts';
 import { recordSchema, slugify } from '../service/registry-file.ts';
 import type { ScaleKeys } from './keys.ts';
 import { LuaScript } from './scripts.ts';
@@ -167,16 +167,7 @@ export class RedisCameraRegistry implements CameraRegistry {
       const previous = this.parse(id, json);
       if (previous === null)
         throw new FieldError('id', `camera ${JSON.stringify(id)}: its stored record is invalid (see the logs)`, 409, 'CONFLICT');
-      const next: CameraRecord = {
-        ...previous,
-        ...(patch.name !== undefined ? { name: patch.name } : {}),
-        ...(patch.url !== undefined ? { url: patch.url } : {}),
-        ...(patch.fps !== undefined ? { fps: patch.fps } : {}),
-        ...(patch.maxWidth !== undefined ? { maxWidth: patch.maxWidth } : {}),
-        ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
-        ...(patch.loop !== undefined ? { loop: patch.loop } : {}),
-        updatedAt: new Date(this.now()).toISOString(),
-      };
+      const next = patchRecord(previous, patch, this.now());
       const nextJson = JSON.stringify(next);
       const v = Number(
         await UPDATE.run(this.redis, [this.keys.cameras(), this.keys.camerasVersion()], [id, json, nextJson, this.keys.camerasChannel()]),
