@@ -367,8 +367,10 @@ export class CrowdTracker {
    * tentative faces always get one. The tracker matches predicted boxes and assigns faces jointly,
    * so this is an estimate; a missed or extra descriptor changes nothing but which descriptors make
    * up a track's first few. With the attribute schedule on, faces below the fusion's quality floor
-   * get none, nor does the first face of a new track (most one-frame tracks are false detections);
-   * the track's next good faces fill its set. Pure: reads state, changes nothing.
+   * get none, nor does the first face of a new track (most one-frame tracks are false detections;
+   * the track's next good faces fill its set), except in a run's first frames while departed people
+   * could be recognised (tracks confirmed at once decide re-id on their first face). Pure: reads state,
+   * changes nothing.
    * @param atMs capture time of the frame the face is from, ms; tracks that will have ended by then
    *   (unmatched for more than maxMissedMs) are not continued. Default: no track counts as ended.
    */
