@@ -116,27 +116,38 @@ export function attachLiveServer(http: HttpServer, deps: LiveDeps): LiveServer {
   return io;
 }
 
-/** The one-process publisher: every event to its camera's room and to the `'*'` room (each socket gets it once). */
+/**
+ * The one-process publisher: every event to its camera's room and to the `'*'` room (each socket gets it once).
+ * With `local`, to this server's own clients only, not through the Socket.IO adapter to other API nodes (the
+ * scale-out: each API node tells its own clients about registry changes it sees itself).
+ */
 export class SocketIoPublisher implements LivePublisher {
-  constructor(private readonly io: LiveServer) {}
+  constructor(
+    private readonly io: LiveServer,
+    private readonly options: { readonly local?: boolean } = {},
+  ) {}
+
+  private rooms(cameraId: string): ReturnType<LiveServer['to']> {
+    return (this.options.local ? this.io.local : this.io).to([cameraRoom(cameraId), ALL_ROOM]);
+  }
 
   demographics(payload: LiveDemographics): void {
-    this.io.to([cameraRoom(payload.cameraId), ALL_ROOM]).emit('demographics', payload);
+    this.rooms(payload.cameraId).emit('demographics', payload);
   }
 
   personEntered(payload: LivePersonEntered): void {
-    this.io.to([cameraRoom(payload.cameraId), ALL_ROOM]).emit('person.entered', payload);
+    this.rooms(payload.cameraId).emit('person.entered', payload);
   }
 
   personLeft(payload: LivePersonLeft): void {
-    this.io.to([cameraRoom(payload.cameraId), ALL_ROOM]).emit('person.left', payload);
+    this.rooms(payload.cameraId).emit('person.left', payload);
   }
 
   cameraStatus(payload: CameraStatus): void {
-    this.io.to([cameraRoom(payload.cameraId), ALL_ROOM]).emit('camera.status', payload);
+    this.rooms(payload.cameraId).emit('camera.status', payload);
   }
 
   cameraChanged(payload: CameraChange): void {
-    this.io.to([cameraRoom(payload.cameraId), ALL_ROOM]).emit('camera.changed', payload);
+    this.rooms(payload.cameraId).emit('camera.changed', payload);
   }
 }

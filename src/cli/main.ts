@@ -20,7 +20,10 @@ interface Command {
 
 /** The commands, in help order. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
-  start: { summary: 'the service: REST API, dashboard, live Socket.IO, /metrics and every registered camera', load: () => import('./start.ts') },
+  start: { summary: 'the service: REST API, dashboard, live Socket.IO, /metrics and every registered camera (all roles; with REDIS_URL over Redis)', load: () => import('./start.ts') },
+  api: { summary: 'scale-out: an API node (REST, dashboard, Socket.IO over Redis)', load: () => import('./api.ts') },
+  ingest: { summary: 'scale-out: an ingest process (owns cameras by lease, tracks their people)', load: () => import('./ingest.ts') },
+  worker: { summary: 'scale-out: an inference worker (face models on frames from the queue)', load: () => import('./worker.ts') },
   analyze: { summary: 'faces, age and gender in image files and folders (--json, --annotate DIR)', load: () => import('./analyze.ts') },
   run: { summary: 'the live pipeline on a camera URL or video file: people, age/gender, demographics', load: () => import('./run.ts') },
   track: { summary: 'run the IoU tracker on MOTChallenge detections (det.txt) and write MOT results', load: () => import('./track.ts') },

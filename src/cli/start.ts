@@ -5,17 +5,19 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { redactText } from '../shared/redact.ts';
 import { ListenPolicyError } from '../api/auth.ts';
 import { RegistryFileError } from '../service/registry-file.ts';
+import { commandConfig, type CommandArgs } from './command.ts';
 
 const USAGE = `Usage: crowdlens start [options]
 
 Runs the service in one process: the REST API and dashboard, live demographics over Socket.IO, Prometheus
 /metrics, and ingest + inference + tracking for every enabled camera. Cameras are registered over the API
 (POST /api/cameras) and kept in DATA_DIR/cameras.json; the first start registers a demo camera.
+With CROWDLENS_REDIS_URL (or REDIS_URL) set, every role (api, ingest, worker) runs in this process over Redis
+(the registry in Redis, no demo camera), and more "crowdlens ingest" / "crowdlens worker" processes may join.
 
   --host HOST             listen address (default 127.0.0.1, CROWDLENS_HOST); beyond loopback needs CROWDLENS_API_TOKEN
   --port N                listen port; 0 picks a free one (default 8080, CROWDLENS_PORT)
@@ -34,7 +36,7 @@ Runs the service in one process: the REST API and dashboard, live demographics o
 The API token is read from CROWDLENS_API_TOKEN (or the config file), never from a flag.
 Exit status: 0 after Ctrl-C/SIGTERM, 1 on a runtime failure, 2 on bad arguments or configuration.`;
 
-function parse(argv: string[]): { help: true } | { help: false; flags: Record<string, unknown>; config: string | undefined } {
+function parse(argv: string[]): CommandArgs {
   const { values } = parseArgs({
     args: argv,
     allowPositionals: false,
@@ -76,34 +78,20 @@ function parse(argv: string[]): { help: true } | { help: false; flags: Record<st
 
 /** Entry point for `crowdlens start`; resolves with the exit status once the service has stopped. */
 export async function main(argv: string[]): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  try {
-    args = parse(argv);
-  } catch (err) {
-    process.stderr.write(`crowdlens start: ${redactText((err as Error).message)}\nTry "crowdlens start --help".\n`);
-    return 2;
-  }
-  if (args.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  let config: Config;
-  try {
-    config = loadConfig({ flags: args.flags, ...(args.config ? { file: args.config } : {}) });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`crowdlens start: ${redactText(err.message)}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = commandConfig('start', USAGE, argv, parse);
+  if (typeof config === 'number') return config;
   const logger = createLogger({ level: config.log.level });
-  // Imported here so that `crowdlens start --help` and bad flags answer without loading the service.
-  const { startEmbeddedService } = await import('../service/embedded.ts');
-
-  let service: Awaited<ReturnType<typeof startEmbeddedService>>;
+  let service: { readonly url: string; readonly ready: Promise<void>; close(): Promise<void> };
   try {
-    service = await startEmbeddedService({ config, logger });
+    if (config.redisUrl !== undefined) {
+      // With Redis: every role in this process, coordinating through Redis like separate processes.
+      const { startScaledService } = await import('../roles/all.ts');
+      service = await startScaledService(config, { logger });
+    } else {
+      // Imported here so that `crowdlens start --help` and bad flags answer without loading the service.
+      const { startEmbeddedService } = await import('../service/embedded.ts');
+      service = await startEmbeddedService({ config, logger });
+    }
   } catch (err) {
     if (err instanceof ListenPolicyError || err instanceof RegistryFileError) {
       process.stderr.write(`crowdlens start: ${err.message}\n`);

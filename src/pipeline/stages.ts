@@ -228,17 +228,28 @@ export function createDetectGate(detect: DetectConfig): { motion?: PipelineMotio
 
 let trustCache: TrustModel | null = null;
 
-/** src/infer/heads/trust.json, read once per process. */
-function defaultTrust(): TrustModel {
+/** src/infer/heads/trust.json, read once per process: the default trust model of the analyzer and the tracker. */
+export function defaultTrust(): TrustModel {
   trustCache ??= loadTrustModel();
   return trustCache;
 }
 
 /** The tracking stage of one source: src/track's CrowdTracker behind the pipeline's interface, with the source's detection schedule when given. */
 export function createTracker(sourceId: string, options: Partial<Omit<CrowdTrackerOptions, 'sourceId'>> = {}, scheduler?: DetectScheduler, trust: TrustModel = defaultTrust()): PipelineTracker {
-  // The fusion takes its measured floor, reporting threshold and age error model from the trust model.
+  return trackerStage(new CrowdTracker(trackerOptions(sourceId, options, trust)), scheduler);
+}
+
+/**
+ * CrowdTracker options for a source: the fusion takes its measured floor, reporting threshold and age error model
+ * from the trust model (src/infer/heads/trust.json by default), under any explicit fusion options.
+ */
+export function trackerOptions(sourceId: string, options: Partial<Omit<CrowdTrackerOptions, 'sourceId'>> = {}, trust: TrustModel = defaultTrust()): CrowdTrackerOptions {
   const fusion = { qualityFloor: trust.thresholds.qualityFloor, minGenderConfidence: trust.thresholds.personMinGenderConfidence, ageError: trust.ageError, ...options.fusion };
-  const crowd = new CrowdTracker({ sourceId, ...options, fusion });
+  return { sourceId, ...options, fusion };
+}
+
+/** Wraps an existing CrowdTracker (e.g. one that imported carried people) as the pipeline's tracking stage. */
+export function trackerStage(crowd: CrowdTracker, scheduler?: DetectScheduler): PipelineTracker {
   return {
     update(frame) {
       const events = crowd.update(frame);
@@ -249,6 +260,8 @@ export function createTracker(sourceId: string, options: Partial<Omit<CrowdTrack
     snapshot: (atMs) => crowd.snapshot(atMs),
     wantsDescriptor: (face, atMs) => crowd.wantsDescriptor(face, atMs),
     wantsAttributes: (face, atMs) => crowd.wantsAttributes(face, atMs),
+    descriptorPlan: (atMs, framesAhead) => crowd.descriptorPlan(atMs, framesAhead),
+    attributePlan: (atMs) => crowd.attributePlan(atMs),
     ...(scheduler ? { planDetection: (atMs: number, m: MotionSummary | undefined) => scheduler.plan({ atMs, tracks: crowd.expectedBoxes(atMs), ...(m ? { motion: m } : {}) }) } : {}),
     persons: (): PersonSummary[] =>
       crowd.persons().map((p) => ({ id: p.id, firstSeenMs: p.firstSeenMs, lastSeenMs: p.lastSeenMs, ageYears: p.ageYears, gender: p.gender, maleProbability: p.maleProbability, samples: p.samples })),

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { FrameSource, SourceStatus } from '../ingest/index.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { AnalyzeOptions } from '../infer/analyzer.ts';
-import type { BoxXyxy, DemographicsSnapshot, Face, FaceDetection, Frame, FrameDetections, GenderLabel, TrackEvent } from '../shared/messages.ts';
+import type { AttributeRequest, BoxXyxy, DemographicsSnapshot, DescriptorPlan, DescriptorRequest, Face, FaceDetection, Frame, FrameDetections, GenderLabel, TrackEvent } from '../shared/messages.ts';
 import type { FrameTracks, PipelineSink, TrackRow } from './sinks.ts';
 import { StatsRecorder, type PipelineStats } from './stats.ts';
 
@@ -40,6 +40,56 @@ export interface PipelineAnalyzer {
    */
   analyze(frame: Frame, timing: AnalyzeTiming, hints?: AnalyzeHints): Promise<readonly Face[]>;
   close(): void | Promise<void>;
+}
+
+/**
+ * An analyzer with several frames in flight that answers in submission order: a remote one (src/scale's
+ * RemoteAnalyzer over a camera's CameraLink: frames by reference in Redis, a BullMQ job each, results back in seq
+ * order). {@link runPipeline} submits frames as they come and tracks the results as they are released, so reading
+ * the source never waits for inference; a frame it cannot take (its in-flight bound, a Redis error) is skipped and
+ * counted, and a frame whose result never comes is released as lost (counted), never waited for for ever.
+ */
+export interface PipelinedAnalyzer {
+  /**
+   * Takes `frame` (its pixels are consumed before the promise resolves: the caller may reuse the buffer after)
+   * or refuses it with a reason. Accepted frames' results resolve in submission order.
+   */
+  submit(frame: Frame, request: RemoteAnalyzeRequest): Promise<SubmitResult>;
+  /** Frames refused and lost so far, by reason (for status and metrics). */
+  counters?(): PipelinedCounters;
+  /** Stops: frames still in flight resolve as lost (`closed`). */
+  close(): void | Promise<void>;
+}
+
+/** What a remote analyzer needs to know about a frame, as data (callbacks cannot cross processes). */
+export interface RemoteAnalyzeRequest {
+  /** Where to detect (the detect schedule's plan; never `skip`: such frames are not submitted). Absent: a full scan. */
+  readonly detect?: Exclude<DetectPlan, { readonly mode: 'skip' }>;
+  /** Which faces get a descriptor: the tracker's {@link PipelineTracker.descriptorPlan}, or `all` without one. */
+  readonly descriptors: DescriptorRequest;
+  /** Which faces get age/gender: the tracker's {@link PipelineTracker.attributePlan}; absent: every face. */
+  readonly attributes?: AttributeRequest;
+}
+
+/** Answer of {@link PipelinedAnalyzer.submit}. */
+export type SubmitResult = { readonly accepted: true; readonly result: Promise<RemoteOutcome> } | { readonly accepted: false; readonly reason: string };
+
+/** A submitted frame's outcome: its faces and the model time split, or why it has none. */
+export type RemoteOutcome = { readonly ok: true; readonly faces: readonly Face[]; readonly timing: AnalyzeTiming } | { readonly ok: false; readonly reason: string };
+
+/** Counters of a {@link PipelinedAnalyzer}. */
+export interface PipelinedCounters {
+  /** Frames refused at submission, by reason (e.g. `in_flight`, `redis_error`). */
+  readonly refused: Readonly<Record<string, number>>;
+  /** Frames accepted whose result never came, by reason (e.g. `deadline`, `expired`, `failed`). */
+  readonly lost: Readonly<Record<string, number>>;
+  /** Second results for a frame already released (dropped). */
+  readonly duplicates: number;
+}
+
+/** True when `a` is a {@link PipelinedAnalyzer} rather than a one-frame-at-a-time {@link PipelineAnalyzer}. */
+export function isPipelined(a: PipelineAnalyzer | PipelinedAnalyzer): a is PipelinedAnalyzer {
+  return typeof (a as Partial<PipelinedAnalyzer>).submit === 'function';
 }
 
 /** What the tracker tells the analyzer about the next frame: src/infer's per-call options, less the photo-only ones. */
@@ -120,12 +170,24 @@ export interface PipelineTracker {
    * {@link wantsDescriptor}. Absent: every face gets age/gender.
    */
   wantsAttributes?(face: FaceDetection, atMs: number): boolean;
+  /**
+   * {@link wantsDescriptor}'s inputs as data for the frame captured at `atMs` (src/track's CrowdTracker.descriptorPlan),
+   * for a {@link PipelinedAnalyzer} in another process; `framesAhead` frames submitted before it are not tracked yet
+   * (the plan is that stale). Absent: every face gets a descriptor.
+   */
+  descriptorPlan?(atMs: number, framesAhead: number): DescriptorPlan;
+  /**
+   * {@link wantsAttributes}'s inputs as data for the frame captured at `atMs` (src/track's CrowdTracker.attributePlan),
+   * for a {@link PipelinedAnalyzer} in another process. Absent: every face gets age/gender.
+   */
+  attributePlan?(atMs: number): AttributeRequest;
 }
 
 /** The stages, created per run. */
 export interface PipelineStages {
   readonly source: PipelineSource;
-  readonly analyzer: PipelineAnalyzer;
+  /** One frame at a time in this process, or several in flight elsewhere ({@link PipelinedAnalyzer}). */
+  readonly analyzer: PipelineAnalyzer | PipelinedAnalyzer;
   readonly tracker: PipelineTracker;
   /** Motion gate run on every frame before the analyzer; absent: none (detection is never skipped). */
   readonly motion?: PipelineMotion;
@@ -255,17 +317,72 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
     stats.add('sink', now() - t0);
   };
 
+  // Frames between submission and tracking are processed strictly in order by one promise chain. A local analyzer
+  // has one frame in flight (the loop awaits it before reading the next: ingest then drops newest-wins while it
+  // runs); a pipelined one has several, and the loop goes on reading while earlier frames are analysed elsewhere.
+  const pipelined = isPipelined(analyzer) ? analyzer : null;
+  const local = isPipelined(analyzer) ? null : analyzer;
+  let chain: Promise<void> = Promise.resolve();
+  let chainFailure: unknown = null;
+  let inFlight = 0;
+  /** Set on abort or failure: outcomes still to come are dropped rather than tracked. */
+  let dropping = false;
+  let analyzerClosed = false;
+
+  const track = async (frame: Omit<Frame, 'rgb' | 'ptsMs'>, mode: DetectPlan['mode'] | undefined, pending: Promise<RemoteOutcome>): Promise<void> => {
+    let outcome: RemoteOutcome;
+    try {
+      outcome = await pending;
+    } finally {
+      inFlight--;
+    }
+    if (dropping) {
+      stats.droppedInFlight += 1;
+      return;
+    }
+    if (!outcome.ok) {
+      stats.lost[outcome.reason] = (stats.lost[outcome.reason] ?? 0) + 1;
+      return;
+    }
+    const { faces, timing } = outcome;
+    if (mode === 'skip') stats.skippedFrames += 1;
+    else if (mode === 'regions') stats.regionFrames += 1;
+    stats.add('detect', timing.detectMs, timing.detectCpuMs);
+    stats.add('ageGender', timing.ageGenderMs, timing.ageGenderCpuMs);
+    stats.add('descriptor', timing.descriptorMs, timing.descriptorCpuMs);
+
+    const t1 = now();
+    const c1 = cpuNow();
+    const detections: FrameDetections = { sourceId: frame.sourceId, seq: frame.seq, capturedAtMs: frame.capturedAtMs, width: frame.width, height: frame.height, faces };
+    const { events, tracks } = tracker.update(detections);
+    stats.add('track', now() - t1, cpuNow() - c1);
+
+    stats.frames += 1;
+    stats.faces += faces.length;
+    for (const f of faces) if (f.ageYears !== undefined) stats.attributes += 1;
+    for (const f of faces) if (f.descriptor !== undefined) stats.descriptors += 1;
+    stats.droppedFrames = source.status().counters.framesDropped;
+    lastCapturedAtMs = frame.capturedAtMs;
+    await emit(events, { sourceId: frame.sourceId, seq: frame.seq, capturedAtMs: frame.capturedAtMs, tracks }, detections);
+    options.onFrame?.({ frames: stats.frames, capturedAtMs: frame.capturedAtMs, peopleNow: tracks.length, faces: faces.length, droppedFrames: stats.droppedFrames, timing });
+  };
+
   const iterator = source.frames()[Symbol.asyncIterator]();
   try {
     for (;;) {
+      if (chainFailure !== null) throw chainFailure;
       if (signal?.aborted) {
         reason = 'aborted';
+        break;
+      }
+      if (options.maxFrames !== undefined && stats.frames + inFlight >= options.maxFrames) {
+        reason = 'maxFrames';
         break;
       }
       const t0 = now();
       const waits: Promise<IteratorResult<Frame> | typeof ABORTED | typeof TIMEOUT>[] = [iterator.next(), abortPromise];
       let timer: NodeJS.Timeout | undefined;
-      if (stats.frames === 0 && firstFrameTimeoutMs > 0) {
+      if (stats.frames === 0 && inFlight === 0 && firstFrameTimeoutMs > 0) {
         waits.push(new Promise((resolve) => (timer = setTimeout(() => resolve(TIMEOUT), firstFrameTimeoutMs))));
       }
       const next = await Promise.race(waits);
@@ -289,35 +406,38 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
         stats.add('motion', now() - tm, cpuNow() - cm);
       }
       const hints = analyzeHints(tracker, frame, motion);
-      const timing: AnalyzeTiming = { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 };
-      // Nothing moves and nothing is tracked: no model runs on this frame at all.
-      const skip = hints.detect?.mode === 'skip';
-      const faces = skip ? [] : await analyzer.analyze(frame, timing, hints);
-      if (skip) stats.skippedFrames += 1;
-      else if (hints.detect?.mode === 'regions') stats.regionFrames += 1;
-      stats.add('detect', timing.detectMs, timing.detectCpuMs);
-      stats.add('ageGender', timing.ageGenderMs, timing.ageGenderCpuMs);
-      stats.add('descriptor', timing.descriptorMs, timing.descriptorCpuMs);
-
-      const t1 = now();
-      const c1 = cpuNow();
-      const detections: FrameDetections = { sourceId: frame.sourceId, seq: frame.seq, capturedAtMs: frame.capturedAtMs, width: frame.width, height: frame.height, faces };
-      const { events, tracks } = tracker.update(detections);
-      stats.add('track', now() - t1, cpuNow() - c1);
-
-      stats.frames += 1;
-      stats.faces += faces.length;
-      for (const f of faces) if (f.ageYears !== undefined) stats.attributes += 1;
-      for (const f of faces) if (f.descriptor !== undefined) stats.descriptors += 1;
-      stats.droppedFrames = source.status().counters.framesDropped;
-      lastCapturedAtMs = frame.capturedAtMs;
-      await emit(events, { sourceId: frame.sourceId, seq: frame.seq, capturedAtMs: frame.capturedAtMs, tracks }, detections);
-      options.onFrame?.({ frames: stats.frames, capturedAtMs: frame.capturedAtMs, peopleNow: tracks.length, faces: faces.length, droppedFrames: stats.droppedFrames, timing });
-
-      if (options.maxFrames !== undefined && stats.frames >= options.maxFrames) {
-        reason = 'maxFrames';
-        break;
+      const plan = hints.detect;
+      const meta = { sourceId: frame.sourceId, seq: frame.seq, capturedAtMs: frame.capturedAtMs, width: frame.width, height: frame.height };
+      let pending: Promise<RemoteOutcome>;
+      if (plan?.mode === 'skip') {
+        // Nothing moves and nothing is tracked: no model runs on this frame at all, here or in a worker; it still
+        // reaches the tracker (empty), in its place among the frames in flight.
+        pending = Promise.resolve({ ok: true, faces: [], timing: { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 } });
+      } else if (pipelined) {
+        // The hints as data, taken now: the worker evaluates them per face as analyzeHints' callbacks would here.
+        const request: RemoteAnalyzeRequest = {
+          descriptors: tracker.descriptorPlan ? tracker.descriptorPlan(frame.capturedAtMs, inFlight) : 'all',
+          ...(tracker.attributePlan ? { attributes: tracker.attributePlan(frame.capturedAtMs) } : {}),
+          ...(plan ? { detect: plan } : {}),
+        };
+        const submitted = await pipelined.submit(frame, request);
+        if (!submitted.accepted) {
+          stats.refused[submitted.reason] = (stats.refused[submitted.reason] ?? 0) + 1;
+          continue;
+        }
+        pending = submitted.result;
+      } else {
+        const timing: AnalyzeTiming = { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 };
+        pending = (local as PipelineAnalyzer).analyze(frame, timing, hints).then((faces): RemoteOutcome => ({ ok: true, faces, timing }));
       }
+      inFlight++;
+      const mode = plan?.mode;
+      chain = chain.then(() => track(meta, mode, pending));
+      if (pipelined) {
+        chain.catch((err: unknown) => {
+          chainFailure ??= err;
+        });
+      } else await chain;
     }
   } catch (err) {
     failure = err;
@@ -327,6 +447,23 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
   // Stop ffmpeg first: nothing more will be read.
   failure = await closePart('source', () => source.close(), log, failure);
   failure = await closePart('frame iterator', async () => void (await iterator.return?.()), log, failure);
+  if (pipelined) {
+    if (reason !== 'aborted' && failure === null) {
+      // The source ended: the frames in flight are still tracked (each resolves, at the latest at its deadline).
+      try {
+        await chain;
+      } catch (err) {
+        failure = err;
+      }
+    } else {
+      // Aborted (e.g. the camera lease was lost) or failed: the results still to come are not tracked.
+      dropping = true;
+      failure = await closePart('analyzer', () => analyzer.close(), log, failure);
+      analyzerClosed = true;
+      await chain.catch(() => undefined);
+    }
+    failure ??= chainFailure;
+  }
   stats.droppedFrames = source.status().counters.framesDropped;
 
   let snapshot: DemographicsSnapshot | null = null;
@@ -341,7 +478,7 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
     if (failure !== null) log?.warn({ err }, 'finishing tracks failed after an earlier error');
     failure ??= err;
   }
-  failure = await closePart('analyzer', () => analyzer.close(), log, failure);
+  if (!analyzerClosed) failure = await closePart('analyzer', () => analyzer.close(), log, failure);
   for (const sink of sinks) failure = await closePart('sink', () => sink.close?.(), log, failure);
   if (failure !== null) {
     // What was processed before the failure, for the caller's summary.
@@ -349,7 +486,7 @@ export async function runPipeline(options: PipelineOptions, deps: PipelineDeps):
   }
 
   const result: PipelineResult = { reason, stats: stats.snapshot(now()), snapshot: snapshot as DemographicsSnapshot, persons: tracker.persons(), lastCapturedAtMs };
-  log?.info({ reason, frames: result.stats.frames, fps: result.stats.fps, droppedFrames: result.stats.droppedFrames, skippedFrames: result.stats.skippedFrames, regionFrames: result.stats.regionFrames, uniquePersons: result.persons.length }, 'pipeline stopped');
+  log?.info({ reason, frames: result.stats.frames, fps: result.stats.fps, droppedFrames: result.stats.droppedFrames, skippedFrames: result.stats.skippedFrames, regionFrames: result.stats.regionFrames, ...(pipelined ? { refused: result.stats.refused, lost: result.stats.lost, droppedInFlight: result.stats.droppedInFlight } : {}), uniquePersons: result.persons.length }, 'pipeline stopped');
   return result;
 }
 

@@ -35,6 +35,12 @@ export interface PipelineStats {
   readonly skippedFrames: number;
   /** Frames detected only in zoomed regions around live tracks and moving areas (detect schedule `adaptive`). */
   readonly regionFrames: number;
+  /** Pipelined analyzer only: frames it refused (not analysed, not tracked), by reason (e.g. `in_flight`). */
+  readonly refused: Readonly<Record<string, number>>;
+  /** Pipelined analyzer only: frames submitted whose result never came (skipped, not tracked), by reason (e.g. `deadline`). */
+  readonly lost: Readonly<Record<string, number>>;
+  /** Pipelined analyzer only: frames in flight when the run was aborted (not tracked). */
+  readonly droppedInFlight: number;
   /** Wall time from start to stop, ms. */
   readonly wallMs: number;
   /** Processed frames per second of wall time. */
@@ -56,6 +62,9 @@ export class StatsRecorder {
   droppedFrames = 0;
   skippedFrames = 0;
   regionFrames = 0;
+  refused: Record<string, number> = {};
+  lost: Record<string, number> = {};
+  droppedInFlight = 0;
   private readonly acc = new Map<StageName, { count: number; totalMs: number; maxMs: number; cpuMs: number }>(STAGES.map((s) => [s, { count: 0, totalMs: 0, maxMs: 0, cpuMs: 0 }]));
 
   constructor(private readonly startMs: number) {}
@@ -77,7 +86,7 @@ export class StatsRecorder {
       const a = this.acc.get(s) ?? { count: 0, totalMs: 0, maxMs: 0, cpuMs: 0 };
       stages[s] = { count: a.count, totalMs: round(a.totalMs), meanMs: a.count ? round(a.totalMs / a.count) : 0, maxMs: round(a.maxMs), cpuMs: round(a.cpuMs) };
     }
-    return { frames: this.frames, faces: this.faces, descriptors: this.descriptors, attributes: this.attributes, droppedFrames: this.droppedFrames, skippedFrames: this.skippedFrames, regionFrames: this.regionFrames, wallMs: round(wallMs), fps: wallMs > 0 ? round((this.frames * 1000) / wallMs) : 0, stages };
+    return { frames: this.frames, faces: this.faces, descriptors: this.descriptors, attributes: this.attributes, droppedFrames: this.droppedFrames, skippedFrames: this.skippedFrames, regionFrames: this.regionFrames, refused: { ...this.refused }, lost: { ...this.lost }, droppedInFlight: this.droppedInFlight, wallMs: round(wallMs), fps: wallMs > 0 ? round((this.frames * 1000) / wallMs) : 0, stages };
   }
 }
 

@@ -15,11 +15,12 @@ import type { Config } from '../shared/config.ts';
 import type { Logger } from '../shared/logger.ts';
 import { FrameStore } from './frame-store.ts';
 import { ScaleKeys } from './keys.ts';
-import { LeaseManager } from './lease.ts';
+import { LeaseManager, type LeaseManagerOptions } from './lease.ts';
 import { InferenceClient, newOwnerId } from './queue.ts';
 import { connectRedis } from './redis.ts';
 import { ReidCarryStore } from './reid-carry.ts';
 import { createInferWorker, type InferWorker, type WorkerAnalyzer } from './worker.ts';
+import type { WorkerTiming } from './wire.ts';
 
 export {
   DEFAULT_JPEG_QUALITY,
@@ -54,6 +55,7 @@ export {
   type InferenceClientStats,
   type ResultInfo,
   type SkipReason,
+  type FrameHints,
   type SubmitOutcome,
 } from './queue.ts';
 export { connectRedis, deleteKeys, scanKeys, type ConnectOptions } from './redis.ts';
@@ -71,6 +73,17 @@ export {
   type WorkerAnalyzer,
 } from './worker.ts';
 export { parseInboxMessage, parseInferJob, type InboxMessage, type WorkerTiming } from './wire.ts';
+export {
+  CameraReporter,
+  CameraStateStore,
+  RedisCameraReads,
+  type FlushResult,
+  type LiveRecord,
+  type OpenPerson,
+  type PreviousOwner,
+} from './camera-state.ts';
+export { RedisCameraRegistry, type RedisRegistryOptions, type RedisRegistryStats } from './registry-redis.ts';
+export { RemoteAnalyzer, type RemoteAnalyzerOptions } from './remote-analyzer.ts';
 
 /** Everything a role needs, built from the configuration; one Redis connection per process (BullMQ duplicates it for blocking reads). */
 export interface Scale {
@@ -82,9 +95,13 @@ export interface Scale {
   /** The camera-owner side of the inference queue (one per ingest process). */
   inference(ownerId: string): Promise<InferenceClient>;
   /** A BullMQ inference worker around `analyzer` (models loaded once per process by the caller). */
-  worker(analyzer: WorkerAnalyzer, name?: string): InferWorker;
+  worker(analyzer: WorkerAnalyzer, name?: string, onJob?: (timing: WorkerTiming) => void): InferWorker;
   /** Camera leases for an ingest process. */
-  leases(ownerId: string, cameras: readonly string[]): LeaseManager;
+  leases(
+    ownerId: string,
+    cameras: readonly string[],
+    options?: Pick<LeaseManagerOptions, 'onRelease' | 'maxCameras' | 'rebalance'>,
+  ): LeaseManager;
   /** The opt-in re-identification carry store; null unless `scale.reidCarry` is on. */
   reidCarry(windowMs: number): ReidCarryStore | null;
   /** Disconnects (close clients, workers and managers first). */
@@ -122,8 +139,9 @@ export function openScale(config: Config, deps: { logger?: Logger; name?: string
         keepFailedJobs: s.keepFailedJobs,
         ...logger,
       }),
-    worker: (analyzer, name) =>
+    worker: (analyzer, name, onJob) =>
       createInferWorker({
+        ...(onJob ? { onJob } : {}),
         redis,
         keys,
         analyzer,
@@ -133,7 +151,8 @@ export function openScale(config: Config, deps: { logger?: Logger; name?: string
         workerName: name ?? newOwnerId(),
         ...logger,
       }),
-    leases: (ownerId, cameras) => new LeaseManager({ redis, keys, ownerId, leaseMs: s.leaseMs, cameras, ...logger }),
+    leases: (ownerId, cameras, options = {}) =>
+      new LeaseManager({ redis, keys, ownerId, leaseMs: s.leaseMs, cameras, ...logger, ...options }),
     reidCarry: (windowMs) => (s.reidCarry ? new ReidCarryStore({ redis, keys, windowMs }) : null),
     close: () => redis.disconnect(),
   };

@@ -68,6 +68,62 @@ export class ScaleKeys {
     return `${this.prefix}:events:${part(sourceId)}`;
   }
 
+  /** The camera registry: hash camera id -> record JSON (the real URL, credentials included: see README "Privacy"). */
+  cameras(): string {
+    return `${this.prefix}:cameras`;
+  }
+
+  /** The registry's version counter (INCR on every change; followers poll it). */
+  camerasVersion(): string {
+    return `${this.prefix}:cameras:version`;
+  }
+
+  /** Pub/sub channel of registry changes: `{type, id, version}` only, never a camera's URL. */
+  camerasChannel(): string {
+    return `${this.prefix}:cameras:changes`;
+  }
+
+  /** A camera's status as its owner last wrote it (string JSON, short PX). */
+  cameraStatus(sourceId: string): string {
+    return `${this.prefix}:cam:${part(sourceId)}:status`;
+  }
+
+  /** A camera's live snapshot (merged across owners) and its owner's open people (string JSON, PX a day). */
+  cameraLive(sourceId: string): string {
+    return `${this.prefix}:cam:${part(sourceId)}:live`;
+  }
+
+  /** A camera's counters across owners: unique people, age x gender cells, dwell, frame totals, highest person id (hash). */
+  cameraAgg(sourceId: string): string {
+    return `${this.prefix}:cam:${part(sourceId)}:agg`;
+  }
+
+  /** A camera's people of the last day: member = person id, score = last seen ms (sorted set; the trailing windows). */
+  cameraSeen(sourceId: string): string {
+    return `${this.prefix}:cam:${part(sourceId)}:seen`;
+  }
+
+  /** One history bucket of a camera (hash of counters): `m` per minute, `h` per hour; `startMs` its aligned start. */
+  cameraBucket(sourceId: string, width: 'm' | 'h', startMs: number): string {
+    return `${this.prefix}:cam:${part(sourceId)}:${width}:${startMs}`;
+  }
+
+  /** Keys of a camera's state with a fixed name (deleted with the camera; buckets expire by themselves). */
+  cameraStateKeys(sourceId: string): string[] {
+    return [
+      this.cameraStatus(sourceId),
+      this.cameraLive(sourceId),
+      this.cameraAgg(sourceId),
+      this.cameraSeen(sourceId),
+      this.reid(sourceId),
+    ];
+  }
+
+  /** Socket.IO Redis adapter/emitter key: channels `<prefix>:socket.io#/#...`. */
+  socketIo(): string {
+    return `${this.prefix}:socket.io`;
+  }
+
   /** Pattern matching every key of this deployment (for tests and `crowdlens` maintenance only: SCAN, never KEYS). */
   pattern(): string {
     return `${this.prefix.replace(/[*?[\]\\]/g, '\\$&')}:*`;

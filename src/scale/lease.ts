@@ -102,7 +102,13 @@ export async function releaseLease(redis: Redis, keys: ScaleKeys, lease: LeaseRe
  * PUBLISHes `message` on `channel` only while `lease` holds its camera, atomically (one Lua script):
  * a stale owner's publish is refused. Returns whether it was published.
  */
-export async function fencedPublish(redis: Redis, keys: ScaleKeys, lease: LeaseRecord, channel: string, message: string): Promise<boolean> {
+export async function fencedPublish(
+  redis: Redis,
+  keys: ScaleKeys,
+  lease: LeaseRecord,
+  channel: string,
+  message: string | Buffer,
+): Promise<boolean> {
   if (!channel.startsWith(`${keys.prefix}:`))
     throw new Error(`publish: channel ${JSON.stringify(channel)} is not under the prefix ${JSON.stringify(keys.prefix)}`);
   const [ok] = (await FENCED_PUBLISH.run(redis, [keys.lease(lease.cameraId)], [lease.value, channel, message])) as [number, number];
@@ -148,6 +154,12 @@ export interface LeaseManagerOptions {
   readonly rebalance?: boolean;
   /** Most cameras this process takes (its capacity). Default unlimited. */
   readonly maxCameras?: number;
+  /**
+   * Awaited before this process gives a lease up on its own (`rebalanced`, `removed`, `stopped`) while it still
+   * holds it, so that the camera's last events (its open tracks ending) are published, fenced, before another
+   * process may take it. Bounded by half the lease key's life; a hook that throws is logged.
+   */
+  readonly onRelease?: (lease: HeldLease, reason: LeaseLostReason) => Promise<void>;
   readonly logger?: Logger;
 }
 
@@ -229,6 +241,11 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     return [...this.held.values()].map((h) => h.lease);
   }
 
+  /** The held lease of `cameraId` with its exact value (for fenced writes), or null. */
+  heldRecord(cameraId: string): LeaseRecord | null {
+    return this.held.get(cameraId)?.record ?? null;
+  }
+
   /** True while this process holds `cameraId` under `token` (local view; publish checks in Redis). */
   isOwner(cameraId: string, token: number): boolean {
     return this.held.get(cameraId)?.lease.token === token;
@@ -248,7 +265,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
    * `token`, checked atomically in Redis. False (and the lease is dropped, `lost` emitted) when it
    * was lost. The channel must be under the deployment prefix.
    */
-  async publish(cameraId: string, token: number, channel: string, message: string): Promise<boolean> {
+  async publish(cameraId: string, token: number, channel: string, message: string | Buffer): Promise<boolean> {
     const h = this.held.get(cameraId);
     if (h === undefined || h.lease.token !== token) {
       this.counters.fencedOut++;
@@ -356,6 +373,15 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   private async release(cameraId: string, reason: LeaseLostReason): Promise<void> {
     const h = this.held.get(cameraId);
     if (h === undefined) return;
+    if (this.options.onRelease) {
+      const hook = this.options
+        .onRelease(h.lease, reason)
+        .catch((err: unknown) => this.logger?.warn({ err, camera: cameraId }, 'lease release hook failed'));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([hook, new Promise<void>((r) => (timer = setTimeout(r, Math.max(100, Math.floor(this.ttlMs / 2)))))]);
+      clearTimeout(timer);
+      if (this.held.get(cameraId) !== h) return; // lost meanwhile (renewal found another owner)
+    }
     this.drop(cameraId, reason);
     await releaseLease(this.redis, this.keys, h.record).catch((err: unknown) =>
       this.logger?.warn({ err, camera: cameraId }, 'releasing a lease failed; it expires'),

@@ -3,7 +3,7 @@
  *
  * Per camera ({@link CameraLink}): a sampled frame goes into the {@link FrameStore} (bytes in Redis,
  * short TTL) and a BullMQ job carrying only its {@link FrameRef}, the owner's inbox key and the
- * tracker's descriptor request. At most `maxInFlightPerCamera` frames per camera are between
+ * tracker's hints as data (descriptor and attribute plans, detect plan). At most `maxInFlightPerCamera` frames per camera are between
  * submission and release to the tracker; past it frames are skipped and counted (`in_flight`),
  * so the queue holds at most cameras x that many jobs whatever the workers' speed.
  *
@@ -21,7 +21,7 @@ import { hostname } from 'node:os';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.ts';
-import type { DescriptorRequest, Frame, FrameDetections, FrameLostReason, FrameRef, InferJob } from '../shared/messages.ts';
+import type { Frame, FrameDetections, FrameLostReason, FrameRef, InferJob } from '../shared/messages.ts';
 import type { FrameStore } from './frame-store.ts';
 import { INFER_QUEUE, type ScaleKeys } from './keys.ts';
 import { ReorderWindow, type Released, type ReorderStats } from './reorder.ts';
@@ -33,6 +33,9 @@ export function newOwnerId(): string {
     .replace(/[^A-Za-z0-9_.-]/g, '_')
     .slice(0, 40)}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
+
+/** What the camera's tracker tells the worker about one frame: InferJob's hints (see {@link CameraLink.submit}). */
+export type FrameHints = Pick<InferJob, 'descriptors' | 'detect' | 'attributes'>;
 
 /** Why a frame was not submitted. */
 export type SkipReason = 'in_flight' | 'redis_error' | 'closed';
@@ -194,8 +197,15 @@ export class InferenceClient {
   }
 
   /** @internal */
-  jobData(ref: FrameRef, descriptors: DescriptorRequest): InferJob {
-    return { frame: ref, replyTo: this.inboxKey, descriptors };
+  jobData(ref: FrameRef, hints: FrameHints): InferJob {
+    const { descriptors, detect, attributes } = hints;
+    return {
+      frame: ref,
+      replyTo: this.inboxKey,
+      descriptors,
+      ...(detect ? { detect } : {}),
+      ...(attributes !== undefined ? { attributes } : {}),
+    };
   }
 
   private pollAll(): void {
@@ -288,9 +298,11 @@ export class CameraLink {
   /**
    * Stores `frame` and queues its job, or skips it (counted) when the camera has
    * `maxInFlightPerCamera` frames in flight or Redis fails. `frame.seq` must increase.
-   * @param descriptors which faces need a descriptor (e.g. `{ ...tracker.descriptorPlan(frame.capturedAtMs) }`).
+   * @param hints the tracker's hints as data: which faces need a descriptor (e.g. `tracker.descriptorPlan(atMs)`),
+   *   which need age/gender (`tracker.attributePlan(atMs)`; absent: every face) and where the worker detects (the
+   *   camera's detect schedule plan; absent: a full scan).
    */
-  async submit(frame: Frame, descriptors: DescriptorRequest): Promise<SubmitOutcome> {
+  async submit(frame: Frame, hints: FrameHints): Promise<SubmitOutcome> {
     if (frame.sourceId !== this.sourceId)
       throw new Error(
         `submit: frame.sourceId ${JSON.stringify(frame.sourceId)} is not this link's camera ${JSON.stringify(this.sourceId)}`,
@@ -304,7 +316,7 @@ export class CameraLink {
     this.jobs.set(frame.seq, pending);
     try {
       const ref = await frames.put(frame, this.epoch);
-      const job = await this.client.queue.add('frame', this.client.jobData(ref, descriptors));
+      const job = await this.client.queue.add('frame', this.client.jobData(ref, hints));
       pending.jobId = job.id ?? null;
       this.counters.submitted++;
       this.counters.bytesSubmitted += ref.byteLength;

@@ -6,7 +6,7 @@
  * hold them.
  */
 import { z } from 'zod';
-import { hasAttributes, type DescriptorRequest, type Face, type FrameLostReason, type InferJob } from '../shared/messages.ts';
+import { hasAttributes, type AttributeRequest, type DescriptorRequest, type DetectInstruction, type Face, type FrameLostReason, type InferJob } from '../shared/messages.ts';
 
 const finite = z.number().finite();
 const box = z.tuple([finite, finite, finite, finite]);
@@ -38,16 +38,37 @@ export const descriptorRequestSchema: z.ZodType<DescriptorRequest> = z.union([
   }),
 ]);
 
+/** The attribute schedule's plan (src/track's CrowdTracker.attributePlan), or `all`. */
+export const attributeRequestSchema: z.ZodType<AttributeRequest> = z.union([
+  z.literal('all'),
+  z.strictObject({
+    iouThreshold: z.number().min(0).max(1),
+    minScore: z.number().min(0).max(1),
+    minScoreToStart: z.number().min(0).max(1),
+    qualityFloor: z.number().min(0).max(1),
+    tracks: z.array(z.strictObject({ box, needs: z.boolean(), improvedQuality: z.number().min(0).finite() })).max(10_000),
+  }),
+]);
+
+const boxes = z.array(box).max(10_000);
+export const detectInstructionSchema = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('scan'), tracks: boxes.optional(), motion: boxes.optional() }),
+  z.strictObject({ mode: z.literal('regions'), tracks: boxes, motion: boxes }),
+]);
+
 export const inferJobSchema = z.strictObject({
   frame: frameRefSchema,
   replyTo: z.string().min(1).max(2048),
   descriptors: descriptorRequestSchema,
+  detect: detectInstructionSchema.optional(),
+  attributes: attributeRequestSchema.optional(),
 });
 
 /** Parses job data; throws an Error naming each bad field and its value. */
 export function parseInferJob(data: unknown): InferJob {
   const r = inferJobSchema.safeParse(data);
-  if (r.success) return r.data;
+  // zod types optional fields as `T | undefined`; a parsed object only lacks them, so it is an InferJob.
+  if (r.success) return r.data as InferJob & { detect?: DetectInstruction; attributes?: AttributeRequest };
   throw new Error(`invalid inference job data: ${describeIssues(r.error, data)}`);
 }
 

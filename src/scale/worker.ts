@@ -23,7 +23,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.ts';
 import type { Face, FaceDetection, Frame, InferJob } from '../shared/messages.ts';
 import type { AnalyzeHints, AnalyzeTiming, PipelineAnalyzer } from '../pipeline/standalone.ts';
-import { planWantsDescriptor } from '../track/crowd.ts';
+import { planWantsAttributes, planWantsDescriptor } from '../track/crowd.ts';
 import { FrameDecodeError, decodeFrame } from './frame-store.ts';
 import { INFER_QUEUE, type ScaleKeys } from './keys.ts';
 import { parseInferJob, toWireFace, type InboxMessage, type InboxLostReason, type WorkerTiming } from './wire.ts';
@@ -68,6 +68,8 @@ export interface InferProcessorDeps {
   readonly workerName?: string;
   readonly logger?: Logger;
   readonly stats?: InferWorkerStats;
+  /** Called with each job's timings once its result went out (metrics). */
+  readonly onJob?: (timing: WorkerTiming) => void;
 }
 
 /** Fresh zeroed counters. */
@@ -75,12 +77,21 @@ export function newWorkerStats(): InferWorkerStats {
   return { ok: 0, expired: 0, badData: 0, transientErrors: 0, failedFinal: 0, busyMs: 0, analyzeMs: 0 };
 }
 
-/** The hints the analyzer gets from a job's descriptor request. */
-export function hintsFor(job: Pick<InferJob, 'descriptors'>): AnalyzeHints {
+/**
+ * The hints the analyzer gets from a job, all three from data the owner's tracker sent: which faces get a
+ * descriptor, which get age/gender (evaluated per face exactly as the tracker's own wantsDescriptor and
+ * wantsAttributes would, see src/track's planWantsDescriptor and planWantsAttributes), and where to detect.
+ */
+export function hintsFor(job: Pick<InferJob, 'descriptors' | 'detect' | 'attributes'>): AnalyzeHints {
   const req = job.descriptors;
-  if (req === 'all') return {};
-  if (req === 'none') return { wantDescriptor: () => false };
-  return { wantDescriptor: (face: FaceDetection) => planWantsDescriptor(req, face) };
+  const attributes = job.attributes;
+  const hints: { -readonly [K in keyof AnalyzeHints]: AnalyzeHints[K] } = {};
+  if (job.detect) hints.detect = job.detect;
+  if (req === 'none') hints.wantDescriptor = () => false;
+  else if (req !== 'all') hints.wantDescriptor = (face: FaceDetection) => planWantsDescriptor(req, face);
+  if (attributes !== undefined && attributes !== 'all')
+    hints.wantAttributes = (face: FaceDetection) => planWantsAttributes(attributes, face);
+  return hints;
 }
 
 /** A one-at-a-time lock: the analyzer's calls never overlap. */
@@ -187,6 +198,7 @@ export function createInferProcessor(deps: InferProcessorDeps): (job: Job) => Pr
       if (res === null || failed)
         throw new Error(`pushing the result to ${data.replyTo} failed: ${failed?.[0]?.message ?? 'transaction aborted'}`);
       stats.ok++;
+      deps.onJob?.(workerTiming);
       let descriptors = 0;
       for (const f of faces) if (f.descriptor !== undefined) descriptors++;
       return { outcome: 'ok', faces: faces.length, descriptors };

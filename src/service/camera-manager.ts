@@ -15,10 +15,10 @@ import { toPublicCamera, type CameraReads, type CameraRecord, type CameraRegistr
 import { parseSourceUrl } from '../ingest/index.ts';
 import type { SourceCounters } from '../ingest/index.ts';
 import { DemographicsHistory } from '../track/history.ts';
-import { runPipeline, type PipelineAnalyzer, type PipelineProgress, type PipelineSource, type PipelineStages } from '../pipeline/standalone.ts';
+import { isPipelined, runPipeline, type PipelineAnalyzer, type PipelineProgress, type PipelineSource, type PipelineStages } from '../pipeline/standalone.ts';
 import type { FrameTracks, PipelineSink } from '../pipeline/sinks.ts';
 import { createCameraStages } from '../pipeline/stages.ts';
-import type { CrowdlensMetrics } from './metrics.ts';
+import { DROP_REASONS, type CrowdlensMetrics } from './metrics.ts';
 import type { PreviewStore } from './preview.ts';
 import type { MediaUrlPolicy } from './url-policy.ts';
 
@@ -38,6 +38,39 @@ export interface CameraManagerOptions {
   readonly maxRetryDelayMs?: number;
   /** The annotated preview's frame keeper, when the preview is on (`CROWDLENS_PREVIEW`). */
   readonly preview?: PreviewStore;
+  /**
+   * Whether this process runs the camera now (scale-out: it holds the camera's lease). Default: every camera. When
+   * it changes, call {@link CameraManager.ownershipChanged}.
+   */
+  readonly owns?: (cameraId: string) => boolean;
+  /**
+   * Builds a run's stages (scale-out: a remote analyzer over the camera's lease, a tracker continuing the previous
+   * owner's ids). Default: createCameraStages on the analyzer given to {@link CameraManager.start}.
+   */
+  readonly stages?: (run: CameraRunContext) => PipelineStages | Promise<PipelineStages>;
+  /** Sees every run's events and frames (scale-out: the camera's aggregates in Redis). */
+  readonly observer?: CameraObserver;
+  /** Publish `camera.changed` for registry changes. Default true (scale-out ingest: false, the API nodes do). */
+  readonly publishChanges?: boolean;
+}
+
+/** What a custom stage factory gets for one run of a camera. */
+export interface CameraRunContext {
+  readonly record: CameraRecord;
+  /** Run number of the camera in this process (1, 2, ...). */
+  readonly run: number;
+  /** The source as ingest should open it (media-relative paths resolved). */
+  readonly source: string;
+  readonly config: Config;
+  readonly logger: Logger;
+}
+
+/** Observer of the cameras' runs. */
+export interface CameraObserver {
+  /** A run's track events, in order, before they are published. */
+  events?(cameraId: string, run: number, events: readonly TrackEvent[]): void;
+  /** The people matched in each analysed frame of a run. */
+  frame?(cameraId: string, run: number, tracks: FrameTracks): void;
 }
 
 /** Person -> cell entries kept per camera for the history (people who left included, for their return). */
@@ -51,18 +84,38 @@ interface Totals {
   sampled: number;
   queueFull: number;
   partial: number;
+  /** Scale-out: refused by the remote analyzer (in-flight bound; Redis error). */
+  inFlight: number;
+  redisError: number;
+  /** Scale-out: submitted, no result (by reason). */
+  deadline: number;
+  expired: number;
+  failed: number;
   restarts: number;
   watchdogRestarts: number;
 }
 
-const ZERO: Totals = Object.freeze({ read: 0, sampled: 0, queueFull: 0, partial: 0, restarts: 0, watchdogRestarts: 0 });
+const TOTAL_KEYS = ['read', 'sampled', 'queueFull', 'partial', 'inFlight', 'redisError', 'deadline', 'expired', 'failed', 'restarts', 'watchdogRestarts'] as const;
+const ZERO: Totals = Object.freeze({ read: 0, sampled: 0, queueFull: 0, partial: 0, inFlight: 0, redisError: 0, deadline: 0, expired: 0, failed: 0, restarts: 0, watchdogRestarts: 0 });
 
-function totalsOf(c: Readonly<SourceCounters>): Totals {
-  return { read: c.framesIn, sampled: c.framesOut, queueFull: c.framesDropped, partial: c.partialFramesDiscarded, restarts: c.restarts, watchdogRestarts: c.watchdogRestarts };
+function totalsOf(c: Readonly<SourceCounters>, stages: PipelineStages): Totals {
+  const t: Totals = { ...ZERO, read: c.framesIn, sampled: c.framesOut, queueFull: c.framesDropped, partial: c.partialFramesDiscarded, restarts: c.restarts, watchdogRestarts: c.watchdogRestarts };
+  const a = stages.analyzer;
+  if (isPipelined(a) && a.counters) {
+    const { refused, lost } = a.counters();
+    t.inFlight = refused['in_flight'] ?? 0;
+    t.redisError = refused['redis_error'] ?? 0;
+    t.deadline = lost['deadline'] ?? 0;
+    t.expired = lost['expired'] ?? 0;
+    t.failed = lost['failed'] ?? 0;
+  }
+  return t;
 }
 
 function add(a: Totals, b: Totals): Totals {
-  return { read: a.read + b.read, sampled: a.sampled + b.sampled, queueFull: a.queueFull + b.queueFull, partial: a.partial + b.partial, restarts: a.restarts + b.restarts, watchdogRestarts: a.watchdogRestarts + b.watchdogRestarts };
+  const out = { ...ZERO };
+  for (const k of TOTAL_KEYS) out[k] = a[k] + b[k];
+  return out;
 }
 
 interface CameraRun {
@@ -151,6 +204,7 @@ export class CameraManager implements CameraReads {
   private tick: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   private stopping = false;
+  private started = false;
   private loaded: Promise<void> | null = null;
 
   constructor(private readonly options: CameraManagerOptions) {
@@ -175,10 +229,14 @@ export class CameraManager implements CameraReads {
     return this.loaded;
   }
 
-  /** Starts every enabled camera on `analyzer` (shared by all of them); later changes start and stop cameras. */
-  async start(analyzer: PipelineAnalyzer): Promise<void> {
+  /**
+   * Starts every enabled camera on `analyzer` (shared by all of them; none needed with a custom `stages` factory);
+   * later changes start and stop cameras.
+   */
+  async start(analyzer?: PipelineAnalyzer): Promise<void> {
     await this.load();
-    this.analyzer = analyzer;
+    this.started = true;
+    this.analyzer = analyzer ?? null;
     for (const slot of this.slots.values()) this.schedule(slot, async () => this.reconcile(slot));
   }
 
@@ -188,6 +246,16 @@ export class CameraManager implements CameraReads {
     this.unsubscribe?.();
     if (this.tick) clearInterval(this.tick);
     await Promise.all([...this.slots.values()].map((slot) => this.schedule(slot, () => this.halt(slot, 'stopped'))));
+  }
+
+  /**
+   * The camera's ownership changed (see the `owns` option): starts or stops it. Resolves once done (a stopped
+   * camera's open tracks are finished and their events published).
+   */
+  ownershipChanged(id: string): Promise<void> {
+    const slot = this.slots.get(id);
+    if (!slot) return Promise.resolve();
+    return this.schedule(slot, () => this.reconcile(slot));
   }
 
   async status(id: string): Promise<CameraStatus | null> {
@@ -221,6 +289,11 @@ export class CameraManager implements CameraReads {
       inc(m.framesSampled, { camera: id }, t.sampled - r.sampled);
       inc(m.framesDropped, { camera: id, reason: 'queue_full' }, t.queueFull - r.queueFull);
       inc(m.framesDropped, { camera: id, reason: 'partial' }, t.partial - r.partial);
+      inc(m.framesDropped, { camera: id, reason: 'in_flight' }, t.inFlight - r.inFlight);
+      inc(m.framesDropped, { camera: id, reason: 'redis_error' }, t.redisError - r.redisError);
+      inc(m.framesDropped, { camera: id, reason: 'deadline' }, t.deadline - r.deadline);
+      inc(m.framesDropped, { camera: id, reason: 'expired' }, t.expired - r.expired);
+      inc(m.framesDropped, { camera: id, reason: 'failed' }, t.failed - r.failed);
       inc(m.reconnects, { camera: id }, t.restarts - r.restarts);
       inc(m.watchdogRestarts, { camera: id }, t.watchdogRestarts - r.watchdogRestarts);
       slot.reported = t;
@@ -232,7 +305,7 @@ export class CameraManager implements CameraReads {
     const m = this.options.metrics;
     // Counters start at 0 so that a camera's series exist from its registration on.
     for (const c of [m.framesRead, m.framesSampled, m.reconnects, m.watchdogRestarts, m.cameraRetries, m.peopleUniqueTotal, m.peopleEnteredTotal]) c.inc({ camera: record.id }, 0);
-    for (const reason of ['queue_full', 'partial'] as const) m.framesDropped.inc({ camera: record.id, reason }, 0);
+    for (const reason of DROP_REASONS) m.framesDropped.inc({ camera: record.id, reason }, 0);
     return {
       record,
       state: record.enabled ? 'pending' : 'disabled',
@@ -266,7 +339,7 @@ export class CameraManager implements CameraReads {
 
   private onChange(change: RegistryChange): void {
     if (this.stopping) return;
-    this.options.publisher.cameraChanged({ type: change.type, cameraId: change.id, camera: change.camera ? toPublicCamera(change.camera) : null });
+    if (this.options.publishChanges ?? true) this.options.publisher.cameraChanged({ type: change.type, cameraId: change.id, camera: change.camera ? toPublicCamera(change.camera) : null });
     const existing = this.slots.get(change.id);
     if (change.camera === null) {
       if (!existing) return;
@@ -304,7 +377,13 @@ export class CameraManager implements CameraReads {
       this.setState(slot, 'disabled');
       return;
     }
-    if (this.analyzer === null) {
+    if (this.options.owns && !this.options.owns(slot.record.id)) {
+      // Another process runs it (or none yet): stop ours, if any.
+      if (slot.run !== null || slot.retryTimer !== null) await this.halt(slot, 'pending');
+      else this.setState(slot, 'pending');
+      return;
+    }
+    if (!this.started || (this.analyzer === null && this.options.stages === undefined)) {
       this.setState(slot, 'pending');
       return;
     }
@@ -324,7 +403,7 @@ export class CameraManager implements CameraReads {
     this.setState(slot, next);
   }
 
-  private launch(slot: Slot, analyzer: PipelineAnalyzer): void {
+  private launch(slot: Slot, analyzer: PipelineAnalyzer | null): void {
     const record = slot.record;
     const id = record.id;
     const controller = new AbortController();
@@ -352,20 +431,23 @@ export class CameraManager implements CameraReads {
           },
           {
             logger: log,
-            stages: () => {
-              const stages = createCameraStages(
-                {
-                  source: this.options.urlPolicy.resolve(record.url),
-                  sourceId: id,
-                  loop: record.loop,
-                  config: this.options.config,
-                  tracker: { snapshotEveryMs: 0 },
-                  ...(record.fps !== null ? { fps: record.fps } : {}),
-                  ...(record.maxWidth !== null ? { maxWidth: record.maxWidth } : {}),
-                },
-                analyzer,
-                { logger: log },
-              );
+            stages: async () => {
+              const custom = this.options.stages;
+              const stages = custom
+                ? await custom({ record, run: run.id, source: this.options.urlPolicy.resolve(record.url), config: this.options.config, logger: log })
+                : createCameraStages(
+                    {
+                      source: this.options.urlPolicy.resolve(record.url),
+                      sourceId: id,
+                      loop: record.loop,
+                      config: this.options.config,
+                      tracker: { snapshotEveryMs: 0 },
+                      ...(record.fps !== null ? { fps: record.fps } : {}),
+                      ...(record.maxWidth !== null ? { maxWidth: record.maxWidth } : {}),
+                    },
+                    analyzer as PipelineAnalyzer,
+                    { logger: log },
+                  );
               run.stages = preview ? { ...stages, source: tapFrames(stages.source, (f) => (current = f)) } : stages;
               return run.stages;
             },
@@ -386,7 +468,7 @@ export class CameraManager implements CameraReads {
         log.warn({ code, err: slot.lastError.message, retryInMs: delayMs }, 'camera failed; retrying');
         slot.retryTimer = setTimeout(() => {
           slot.retryTimer = null;
-          if (this.stopping || this.slots.get(id) !== slot || !slot.record.enabled || this.analyzer === null) return;
+          if (this.stopping || this.slots.get(id) !== slot || !slot.record.enabled) return;
           slot.retries++;
           this.options.metrics.cameraRetries.inc({ camera: id });
           void this.schedule(slot, () => this.reconcile(slot));
@@ -399,8 +481,8 @@ export class CameraManager implements CameraReads {
   /** Folds a finished run's counters into the camera's totals. */
   private endRun(slot: Slot, run: CameraRun): void {
     const status = run.stages?.source.status();
-    if (status) {
-      slot.base = add(slot.base, totalsOf(status.counters));
+    if (status && run.stages) {
+      slot.base = add(slot.base, totalsOf(status.counters, run.stages));
       this.noteSourceError(slot, status.lastError);
     }
     run.stages = null;
@@ -418,6 +500,7 @@ export class CameraManager implements CameraReads {
     const pub = this.options.publisher;
     return {
       onEvents: (events: readonly TrackEvent[]) => {
+        this.options.observer?.events?.(id, run.id, events);
         for (const e of events) {
           switch (e.type) {
             case 'person.entered':
@@ -446,6 +529,7 @@ export class CameraManager implements CameraReads {
         }
       },
       onFrameTracks: (f: FrameTracks) => {
+        this.options.observer?.frame?.(id, run.id, f);
         slot.history.frame(
           f.capturedAtMs,
           f.tracks.map((t) => ({ key: `${run.id}:${t.trackId}`, cell: slot.cells.get(t.trackId) ?? null })),
@@ -533,8 +617,8 @@ export class CameraManager implements CameraReads {
   }
 
   private totals(slot: Slot): Totals {
-    const status = slot.run?.stages?.source.status();
-    return status ? add(slot.base, totalsOf(status.counters)) : slot.base;
+    const stages = slot.run?.stages;
+    return stages ? add(slot.base, totalsOf(stages.source.status().counters, stages)) : slot.base;
   }
 
   private statusOf(slot: Slot): CameraStatus {
@@ -552,7 +636,7 @@ export class CameraManager implements CameraReads {
       fpsIn: first && last ? rate(first.read, last.read) : 0,
       fpsOut: first && last ? rate(first.sampled, last.sampled) : 0,
       frames: { read: t.read, sampled: t.sampled },
-      framesDropped: { queueFull: t.queueFull, partial: t.partial },
+      framesDropped: { queueFull: t.queueFull, partial: t.partial, inFlight: t.inFlight, redisError: t.redisError, lost: t.deadline + t.expired + t.failed },
       restarts: t.restarts,
       watchdogRestarts: t.watchdogRestarts,
       retries: slot.retries,

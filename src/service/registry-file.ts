@@ -11,12 +11,13 @@ import path from 'node:path';
 import { z } from 'zod';
 import { CAMERA_ID_PATTERN, type CameraCreate, type CameraPatch } from '../shared/api.ts';
 import type { Logger } from '../shared/logger.ts';
-import { FieldError, type CameraRecord, type CameraRegistry, type RegistryChange } from '../shared/service.ts';
+import { FieldError, patchRecord, type CameraRecord, type CameraRegistry, type RegistryChange } from '../shared/service.ts';
 
 /** File name of the registry inside the data directory. */
 export const REGISTRY_FILE = 'cameras.json';
 
-const recordSchema = z.strictObject({
+/** A stored camera record (also the Redis registry's, src/scale/registry-redis.ts). */
+export const recordSchema = z.strictObject({
   id: z.string().regex(CAMERA_ID_PATTERN),
   name: z.string().min(1),
   url: z.string().min(1),
@@ -146,16 +147,7 @@ export class JsonFileRegistry implements CameraRegistry {
     return this.serialise(async () => {
       const previous = this.cameras.find((c) => c.id === id);
       if (previous === undefined) return null;
-      const next: CameraRecord = {
-        ...previous,
-        ...(patch.name !== undefined ? { name: patch.name } : {}),
-        ...(patch.url !== undefined ? { url: patch.url } : {}),
-        ...(patch.fps !== undefined ? { fps: patch.fps } : {}),
-        ...(patch.maxWidth !== undefined ? { maxWidth: patch.maxWidth } : {}),
-        ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
-        ...(patch.loop !== undefined ? { loop: patch.loop } : {}),
-        updatedAt: new Date(this.now()).toISOString(),
-      };
+      const next = patchRecord(previous, patch, this.now());
       await this.commit(
         this.cameras.map((c) => (c.id === id ? next : c)),
         { type: 'updated', id, camera: next, previous },

@@ -98,6 +98,9 @@ export const cameraStatusSchema = z
       .object({
         queueFull: z.number().int().describe('Dropped because inference was busy (newest frame wins)'),
         partial: z.number().int().describe('Incomplete frames discarded when ffmpeg stopped mid-frame'),
+        inFlight: z.number().int().describe('Scale-out: skipped because the camera had CROWDLENS_MAX_IN_FLIGHT frames at the workers (0 in one process)'),
+        redisError: z.number().int().describe('Scale-out: skipped because storing the frame or its job in Redis failed'),
+        lost: z.number().int().describe('Scale-out: sent to the workers but no result came (deadline, bytes expired, job failed): skipped, never waited for'),
       })
       .describe('Frames dropped, by reason'),
     restarts: z.number().int().describe('ffmpeg restarts after a fault (reconnects), watchdog restarts included'),
@@ -227,7 +230,7 @@ export const healthSchema = z.object({ status: z.literal('ok'), uptimeS: z.numbe
 export const readySchema = z
   .object({
     ready: z.boolean(),
-    models: z.enum(['loading', 'loaded', 'failed']),
+    models: z.enum(['loading', 'loaded', 'failed', 'remote']).describe('remote: an API node of the scale-out, whose models run in the worker processes'),
     cameras: z.number().int().describe('Registered cameras'),
     error: z.string().optional(),
   })

@@ -66,6 +66,14 @@ export const scaleConfigSchema = z.object({
    * descriptors then never outlive their processing in Redis. Env `CROWDLENS_REID_CARRY`. Default false.
    */
   reidCarry: envBoolean.default(false),
+  /**
+   * Port of the `/metrics` (and `/healthz`, `/readyz`) endpoint of `crowdlens ingest` and `crowdlens worker`; 0
+   * picks a free one (printed). `crowdlens api` and `crowdlens start` serve /metrics on the API port. Env
+   * `CROWDLENS_METRICS_PORT`. Default 9464.
+   */
+  metricsPort: z.coerce.number().int().min(0).max(65535).default(9464),
+  /** Listen address of that endpoint. Env `CROWDLENS_METRICS_HOST`. Default 127.0.0.1 (0.0.0.0 for a scraper on another host). */
+  metricsHost: z.string().min(1).default('127.0.0.1'),
 }).refine((s) => s.frameTtlMs > s.resultDeadlineMs, { message: 'frameTtlMs must exceed resultDeadlineMs', path: ['frameTtlMs'] });
 
 /** Env variable -> config path for {@link scaleConfigSchema}. `REDIS_URL` comes first so `CROWDLENS_REDIS_URL` wins. */
@@ -84,6 +92,8 @@ const SCALE_ENV_MAP: Record<string, readonly string[]> = {
   CROWDLENS_KEEP_COMPLETED_JOBS: ['scale', 'keepCompletedJobs'],
   CROWDLENS_KEEP_FAILED_JOBS: ['scale', 'keepFailedJobs'],
   CROWDLENS_REID_CARRY: ['scale', 'reidCarry'],
+  CROWDLENS_METRICS_PORT: ['scale', 'metricsPort'],
+  CROWDLENS_METRICS_HOST: ['scale', 'metricsHost'],
 };
 
 /**

@@ -271,18 +271,22 @@ export interface FrameRef {
   readonly epoch: number;
 }
 
+/** The tracker's gates that a face plan (descriptors, attributes) carries: how a face is matched to a live track. */
+export interface TrackGates {
+  /** Tracker IoU gate: a face continues a track when IoU with its box >= this (and > 0). */
+  readonly iouThreshold: number;
+  /** Faces scoring below this are ignored by the tracker: no model runs for them. */
+  readonly minScore: number;
+  /** A face that continues no track is worth a model run only when it scores at least this (it may start one). */
+  readonly minScoreToStart: number;
+}
+
 /**
  * What a camera's tracker tells a remote analyzer about which faces need a face descriptor: the
  * inputs of src/track's CrowdTracker.wantsDescriptor, taken when the frame is submitted (a callback
  * cannot cross processes). Boxes are the live tracks' last boxes, source pixels.
  */
-export interface DescriptorPlan {
-  /** Tracker IoU gate: a face continues a track when IoU with its box >= this (and > 0). */
-  readonly iouThreshold: number;
-  /** Faces scoring below this are ignored by the tracker: no descriptor. */
-  readonly minScore: number;
-  /** A face that continues no track gets a descriptor only when it scores at least this (it may start one). */
-  readonly minScoreToStart: number;
+export interface DescriptorPlan extends TrackGates {
   /** Boxes of live tracks that still want descriptors. */
   readonly wanting: readonly BoxXyxy[];
   /** Boxes of live tracks that have all the descriptors they keep. */
@@ -296,12 +300,50 @@ export interface DescriptorPlan {
 /** Which faces of a frame get a descriptor: none, every face, or as the tracker's plan says. */
 export type DescriptorRequest = 'none' | 'all' | DescriptorPlan;
 
+/** A live track as an {@link AttributePlan} carries it. */
+export interface AttributePlanTrack {
+  /** The track's last face box, source pixels. */
+  readonly box: BoxXyxy;
+  /** The track needs age/gender now: its estimate is not settled yet, or its periodic re-check is due. */
+  readonly needs: boolean;
+  /** A face continuing it gets age/gender anyway when its quality score is at least this ("much better" than any fused so far). */
+  readonly improvedQuality: number;
+}
+
+/**
+ * What a camera's tracker tells a remote analyzer about which faces need age/gender: the inputs of
+ * src/track's CrowdTracker.wantsAttributes (its attribute schedule) for one frame, taken when the frame
+ * is submitted, evaluated per face by src/track's planWantsAttributes.
+ */
+export interface AttributePlan extends TrackGates {
+  /** Faces whose quality score (0..1) is below this get no age/gender (fusion would ignore them). */
+  readonly qualityFloor: number;
+  /** The live tracks (those not ended by the frame's capture time). */
+  readonly tracks: readonly AttributePlanTrack[];
+}
+
+/** Which faces of a frame get age/gender: every face (no schedule), or as the tracker's plan says. */
+export type AttributeRequest = 'all' | AttributePlan;
+
+/**
+ * Where a worker's detector looks in a frame: the camera's detect schedule plan taken when the frame was
+ * submitted (src/track's DetectionPlan; `skip` frames are never submitted). Boxes are source pixels: `tracks`
+ * where live tracks' faces are expected, `motion` the moving areas.
+ */
+export type DetectInstruction =
+  | { readonly mode: 'scan'; readonly tracks?: readonly BoxXyxy[]; readonly motion?: readonly BoxXyxy[] }
+  | { readonly mode: 'regions'; readonly tracks: readonly BoxXyxy[]; readonly motion: readonly BoxXyxy[] };
+
 /** An inference job's data: a frame reference, where to send the result, and the tracker's hints. */
 export interface InferJob {
   readonly frame: FrameRef;
   /** Redis list (under the prefix) the worker pushes the result to: the camera owner's inbox. */
   readonly replyTo: string;
   readonly descriptors: DescriptorRequest;
+  /** Where to detect; absent: a full scan. */
+  readonly detect?: DetectInstruction;
+  /** Which faces get age/gender; absent: every face. */
+  readonly attributes?: AttributeRequest;
 }
 
 /** Why a frame's result never reached the tracker. */

@@ -27,6 +27,20 @@ export interface CameraRecord {
   readonly updatedAt: string;
 }
 
+/** `previous` with the fields `patch` sets (the others kept) and `updatedAt` = `atMs` (ms since the Unix epoch): a registry update. */
+export function patchRecord(previous: CameraRecord, patch: CameraPatch, atMs: number): CameraRecord {
+  return {
+    ...previous,
+    ...(patch.name !== undefined ? { name: patch.name } : {}),
+    ...(patch.url !== undefined ? { url: patch.url } : {}),
+    ...(patch.fps !== undefined ? { fps: patch.fps } : {}),
+    ...(patch.maxWidth !== undefined ? { maxWidth: patch.maxWidth } : {}),
+    ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
+    ...(patch.loop !== undefined ? { loop: patch.loop } : {}),
+    updatedAt: new Date(atMs).toISOString(),
+  };
+}
+
 /** One change to the registry, as delivered to subscribers (after it is durable). */
 export interface RegistryChange {
   readonly type: CameraChange['type'];

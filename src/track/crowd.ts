@@ -5,7 +5,7 @@
  * snapshotted on frame time. Pure: no I/O, no clock; deterministic; memory bounded.
  */
 import { iou } from '../shared/geometry.ts';
-import type { BoxXyxy, DemographicsSnapshot, DescriptorPlan, FaceQuality, FrameDetections, GenderLabel, PersonEstimate, TrackEvent } from '../shared/messages.ts';
+import type { AttributePlan, AttributePlanTrack, AttributeRequest, BoxXyxy, DemographicsSnapshot, DescriptorPlan, FaceQuality, FrameDetections, GenderLabel, PersonEstimate, TrackEvent, TrackGates } from '../shared/messages.ts';
 import { Demographics } from './demographics.ts';
 import type { DemographicsParams } from './demographics.ts';
 import { PersonFusion, fusionParams } from './fusion.ts';
@@ -203,6 +203,24 @@ interface DepartedPerson {
   readonly lastReported: PersonEstimate | null;
 }
 
+/** Not ignored by the tracker outright: a non-empty box and a score at or above its minScore. */
+function trackable(gates: TrackGates, face: DescriptorCandidate): boolean {
+  const { box, score } = face;
+  if (score !== undefined && !(score >= gates.minScore)) return false;
+  return box[2] > box[0] && box[3] > box[1];
+}
+
+/** Whether a face with box `box` continues a track whose last box is `track` (IoU at or above the gate, and > 0). */
+function continues(gates: TrackGates, track: BoxXyxy, box: BoxXyxy): boolean {
+  const overlap = iou(track, box);
+  return overlap >= gates.iouThreshold && overlap > 0;
+}
+
+/** A face that continues no track starts one only at or above minScoreToStart. */
+function canStart(gates: TrackGates, face: DescriptorCandidate): boolean {
+  return face.score === undefined || face.score >= gates.minScoreToStart;
+}
+
 /**
  * Whether a face gets a descriptor under `plan` (see {@link CrowdTracker.wantsDescriptor}, which is
  * this on the tracker's current plan): false below the tracker's minScore or for an empty box; true
@@ -210,19 +228,30 @@ interface DepartedPerson {
  * tracks; otherwise (a new face) true when it scores at least minScoreToStart. Pure.
  */
 export function planWantsDescriptor(plan: DescriptorPlan, face: DescriptorCandidate): boolean {
-  const { box, score } = face;
-  if (score !== undefined && !(score >= plan.minScore)) return false;
-  if (!(box[2] > box[0] && box[3] > box[1])) return false;
-  const continues = (b: BoxXyxy): boolean => {
-    const overlap = iou(b, box);
-    return overlap >= plan.iouThreshold && overlap > 0;
-  };
+  if (!trackable(plan, face)) return false;
   const q = face.quality?.score;
   if (plan.qualityFloor !== undefined && q !== undefined && q < plan.qualityFloor) return false;
-  if (plan.wanting.some(continues)) return true;
-  if (plan.satisfied.some(continues)) return false;
+  if (plan.wanting.some((b) => continues(plan, b, face.box))) return true;
+  if (plan.satisfied.some((b) => continues(plan, b, face.box))) return false;
   if (plan.newTracksWait) return false;
-  return score === undefined || score >= plan.minScoreToStart;
+  return canStart(plan, face);
+}
+
+/**
+ * Whether a face gets age/gender under `request` (see {@link CrowdTracker.wantsAttributes}, which is
+ * this on the tracker's current plan): always with `all`; else false when the tracker will ignore the
+ * face or its quality is below the floor; for a face that continues no live track, whether it may start
+ * one; otherwise true when a track it continues needs attributes now, or the face's quality reaches
+ * that track's `improvedQuality`. Pure.
+ */
+export function planWantsAttributes(request: AttributeRequest, face: DescriptorCandidate): boolean {
+  if (request === 'all') return true;
+  if (!trackable(request, face)) return false;
+  const q = face.quality?.score;
+  if (q !== undefined && q < request.qualityFloor) return false;
+  const continued = request.tracks.filter((t) => continues(request, t.box, face.box));
+  if (continued.length === 0) return canStart(request, face);
+  return continued.some((t) => t.needs || (q !== undefined && q >= t.improvedQuality));
 }
 
 export class CrowdTracker {
@@ -302,7 +331,15 @@ export class CrowdTracker {
       if (face.ageYears !== undefined) t.lastAttributesMs = atMs;
       else this.counters.facesWithoutAttributes++;
       t.fusion.add(face);
-      if (face.descriptor !== undefined) this.addDescriptor(t, face.descriptor, frame.seq);
+      if (face.descriptor !== undefined) {
+        const before = t.descriptorCount;
+        this.addDescriptor(t, face.descriptor, frame.seq);
+        // A person whose descriptors came after confirmation (confirmed at a run's start, or their first faces were
+        // poor) is recorded for carrying once they have one and once their set is complete: a new owner of the camera
+        // can then recognise them although they never left.
+        const n = t.descriptorCount;
+        if (t.personId !== null && n > before && (n === 1 || n === this.descriptorsPerTrack)) this.record(t, t.personId, atMs, true);
+      }
       if (t.personId !== null) {
         this.demographics.seen(t.personId, atMs);
         const rec = this.people.get(t.personId);
@@ -330,8 +367,10 @@ export class CrowdTracker {
    * tentative faces always get one. The tracker matches predicted boxes and assigns faces jointly,
    * so this is an estimate; a missed or extra descriptor changes nothing but which descriptors make
    * up a track's first few. With the attribute schedule on, faces below the fusion's quality floor
-   * get none, nor does the first face of a new track (most one-frame tracks are false detections);
-   * the track's next good faces fill its set. Pure: reads state, changes nothing.
+   * get none, nor does the first face of a new track (most one-frame tracks are false detections;
+   * the track's next good faces fill its set), except in a run's first frames while departed people
+   * could be recognised (tracks confirmed at once decide re-id on their first face). Pure: reads state,
+   * changes nothing.
    * @param atMs capture time of the frame the face is from, ms; tracks that will have ended by then
    *   (unmatched for more than maxMissedMs) are not continued. Default: no track counts as ended.
    */
@@ -343,8 +382,13 @@ export class CrowdTracker {
    * The inputs of {@link wantsDescriptor} as plain data, for an analyzer in another process
    * (src/scale sends it with the frame; {@link planWantsDescriptor} evaluates it there).
    * @param atMs capture time of the frame the plan is for, ms; as in {@link wantsDescriptor}.
+   * @param framesAhead frames submitted before this one whose results this tracker has not seen yet (a pipelined
+   *   analyzer's frames in flight). A face that continues no track in the plan may continue one that those frames
+   *   start, so it is not made to wait for a second sighting: a stale plan errs towards a descriptor too many (ignored,
+   *   counted), never one too few for a new person, whose re-identification at confirmation needs them. Default 0
+   *   (as {@link wantsDescriptor} decides).
    */
-  descriptorPlan(atMs?: number): DescriptorPlan {
+  descriptorPlan(atMs?: number, framesAhead = 0): DescriptorPlan {
     const p = this.tracker.params;
     const wanting: BoxXyxy[] = [];
     const satisfied: BoxXyxy[] = [];
@@ -356,8 +400,12 @@ export class CrowdTracker {
     const plan: DescriptorPlan = { iouThreshold: p.iouThreshold, minScore: p.minScore, minScoreToStart: p.minScoreToStart ?? p.minScore, wanting, satisfied };
     // With the attribute schedule on, faces below the quality floor get no descriptor (a poor crop makes a poor
     // re-id descriptor; the track's next good faces fill its descriptorsPerTrack), and a face that starts a track
-    // waits for its second sighting (most one-frame tracks are detector false positives).
-    return this.schedule === null ? plan : { ...plan, qualityFloor: this.fusionParams.qualityFloor, newTracksWait: true };
+    // waits for its second sighting (most one-frame tracks are detector false positives) - except in a run's first
+    // frames, whose tracks are confirmed at once (re-id decides at confirmation, so with departed people to recognise,
+    // e.g. carried over from a camera's previous owner, the first face needs its descriptor) and in a stale plan.
+    if (this.schedule === null) return plan;
+    const recognisable = this.tracker.confirmsAtOnce() && this.reid.stats().entries > 0;
+    return { ...plan, qualityFloor: this.fusionParams.qualityFloor, newTracksWait: framesAhead === 0 && !recognisable };
   }
 
   /**
@@ -381,44 +429,42 @@ export class CrowdTracker {
    * @param atMs capture time of the frame the face is from, ms (for the re-check period and ended tracks).
    */
   wantsAttributes(face: DescriptorCandidate, atMs: number): boolean {
+    return planWantsAttributes(this.attributePlan(atMs), face);
+  }
+
+  /**
+   * The inputs of {@link wantsAttributes} for the frame captured at `atMs` as plain data, for an analyzer in
+   * another process (src/scale sends it with the frame; {@link planWantsAttributes} evaluates it there): `all`
+   * with the schedule off; else the tracker's gates, the fusion's quality floor and, per live track, its box,
+   * whether it needs attributes now (not settled, or its re-check is due at `atMs`) and the quality above which
+   * a face of it is much better than any fused so far. Pure: reads state, changes nothing.
+   */
+  attributePlan(atMs: number): AttributeRequest {
     const s = this.schedule;
-    if (s === null) return true;
-    if (!this.trackable(face)) return false;
-    const q = face.quality?.score;
-    if (q !== undefined && q < this.fusionParams.qualityFloor) return false;
-    const continued = this.continuedTracks(face, atMs);
-    if (continued.length === 0) return this.canStart(face);
-    return continued.some((t) => {
-      const f = t.fusion;
-      const settled = f.stableSamples() >= s.settleSamples && (f.genderLabel() !== 'unknown' || f.samples >= s.maxSamples);
-      if (!settled) return true;
-      if (atMs - t.lastAttributesMs >= s.recheckMs) return true;
-      return q !== undefined && q >= f.bestQuality * s.improveFactor;
-    });
-  }
-
-  /** Not ignored by the tracker outright: a non-empty box and a score at or above its minScore. */
-  private trackable(face: DescriptorCandidate): boolean {
-    const { box, score } = face;
-    if (score !== undefined && !(score >= this.tracker.params.minScore)) return false;
-    return box[2] > box[0] && box[3] > box[1];
-  }
-
-  /** A face that continues no track starts one only at or above minScoreToStart. */
-  private canStart(face: DescriptorCandidate): boolean {
+    if (s === null) return 'all';
     const p = this.tracker.params;
-    return face.score === undefined || face.score >= (p.minScoreToStart ?? p.minScore);
-  }
-
-  /** Tracks (still live at `atMs`) whose last box overlaps this face by at least the tracker's iouThreshold. */
-  private continuedTracks(face: DescriptorCandidate, atMs: number | undefined): TrackState[] {
-    const p = this.tracker.params;
-    const out: TrackState[] = [];
+    const tracks: AttributePlanTrack[] = [];
     for (const active of this.tracker.activeTracks()) {
       const t = this.tracks.get(active.id);
-      if (t === undefined || (atMs !== undefined && atMs - t.lastSeenMs > p.maxMissedMs)) continue;
-      const overlap = iou(active.box, face.box);
-      if (overlap >= p.iouThreshold && overlap > 0) out.push(t);
+      if (t === undefined || atMs - t.lastSeenMs > p.maxMissedMs) continue;
+      const f = t.fusion;
+      const settled = f.stableSamples() >= s.settleSamples && (f.genderLabel() !== 'unknown' || f.samples >= s.maxSamples);
+      tracks.push({ box: active.box, needs: !settled || atMs - t.lastAttributesMs >= s.recheckMs, improvedQuality: f.bestQuality * s.improveFactor });
+    }
+    const plan: AttributePlan = { iouThreshold: p.iouThreshold, minScore: p.minScore, minScoreToStart: p.minScoreToStart ?? p.minScore, qualityFloor: this.fusionParams.qualityFloor, tracks };
+    return plan;
+  }
+
+  /**
+   * The latest fused estimate of each person in view that has one (what the demographics table counts them as
+   * now): for aggregates kept outside the tracker, e.g. by the scale-out's camera reporter. Pure: reads state.
+   */
+  estimatesInView(): { personId: number; estimate: PersonEstimate }[] {
+    const out: { personId: number; estimate: PersonEstimate }[] = [];
+    for (const t of this.tracks.values()) {
+      if (t.personId === null || !this.inView.has(t.personId)) continue;
+      const estimate = this.people.get(t.personId)?.estimate ?? t.fusion.estimate();
+      if (estimate !== null) out.push({ personId: t.personId, estimate });
     }
     return out;
   }

@@ -65,6 +65,30 @@ export function cellShares(estimate: Pick<PersonEstimate, 'ageYears' | 'maleProb
 
 const round3 = (v: number): number => Math.round(v * 1000) / 1000;
 
+/** A person's share of each cell as a Bernoulli variance, share x (1 - share): summed over people, the variance of a cell count. */
+export function shareVariance(share: number): number {
+  return share * (1 - share);
+}
+
+/** The soft counts as reported: rounded to 0.001, never below 0 (sums of float deltas may drift a hair under). */
+export function roundedCells(cells: Readonly<Record<DemographicsKey, number>>): Record<DemographicsKey, number> {
+  return Object.fromEntries(Object.entries(cells).map(([k, v]) => [k, round3(Math.max(0, v))])) as Record<DemographicsKey, number>;
+}
+
+/**
+ * The 90% interval of each cell from its soft count and summed Bernoulli variance (normal approximation,
+ * clamped to [0, estimated]), rounded to 0.001 people.
+ */
+export function cellIntervals(cells: Readonly<Record<DemographicsKey, number>>, variance: Readonly<Record<DemographicsKey, number>>, estimated: number): Record<DemographicsKey, CountInterval> {
+  const out = {} as Record<DemographicsKey, CountInterval>;
+  for (const k of Object.keys(cells) as DemographicsKey[]) {
+    const mean = Math.max(0, cells[k]);
+    const sd = Math.sqrt(Math.max(0, variance[k]));
+    out[k] = [round3(Math.max(0, mean - Z90 * sd)), round3(Math.min(estimated, mean + Z90 * sd))];
+  }
+  return out;
+}
+
 /** Demographics of one source. */
 export class Demographics {
   readonly params: Readonly<DemographicsParams>;
@@ -122,7 +146,7 @@ export class Demographics {
       const before = row.shares?.[k] ?? 0;
       const after = shares[k];
       this.cells[k] += after - before;
-      this.cellVariance[k] += after * (1 - after) - before * (1 - before);
+      this.cellVariance[k] += shareVariance(after) - shareVariance(before);
     }
     row.shares = shares;
     if (row.label !== null) this.labels[row.label]--;
@@ -162,23 +186,13 @@ export class Demographics {
       atMs,
       peopleNow: this.inView.size,
       unique: { lastMinute, lastHour, lastDay, sinceStart: this.sinceStart },
-      byAgeGender: Object.fromEntries(Object.entries(this.cells).map(([k, v]) => [k, round3(Math.max(0, v))])) as Record<DemographicsKey, number>,
-      byAgeGenderInterval: this.intervals(),
+      byAgeGender: roundedCells(this.cells),
+      byAgeGenderInterval: cellIntervals(this.cells, this.cellVariance, this.estimated),
       estimated: this.estimated,
       withoutEstimate: Math.max(0, this.sinceStart - this.estimated),
       byGenderLabel: { ...this.labels },
       averageDwellMs: this.departures > 0 ? this.dwellSumMs / this.departures : 0,
     };
-  }
-
-  private intervals(): Record<DemographicsKey, CountInterval> {
-    const out = {} as Record<DemographicsKey, CountInterval>;
-    for (const k of Object.keys(this.cells) as DemographicsKey[]) {
-      const mean = Math.max(0, this.cells[k]);
-      const sd = Math.sqrt(Math.max(0, this.cellVariance[k]));
-      out[k] = [round3(Math.max(0, mean - Z90 * sd)), round3(Math.min(this.estimated, mean + Z90 * sd))];
-    }
-    return out;
   }
 
   private evictIfFull(): void {

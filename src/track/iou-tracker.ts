@@ -248,6 +248,11 @@ export class IouTracker {
     return b[2] > b[0] && b[3] > b[1] ? b : t.box;
   }
 
+  /** Whether a track that the next frame starts is confirmed at once (confirmAtStart, within the first minHits frames). Pure. */
+  confirmsAtOnce(): boolean {
+    return this.params.confirmAtStart === true && this.framesSinceStart + 1 <= this.params.minHits;
+  }
+
   private confirmIfDue(t: Track, timeMs: number, out: TrackerEvent[]): void {
     if (t.confirmed) return;
     const atStart = this.params.confirmAtStart === true && this.framesSinceStart <= this.params.minHits;

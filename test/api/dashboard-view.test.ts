@@ -29,7 +29,7 @@ function snapshotOf(persons: readonly (Pick<PersonEstimate, 'ageYears' | 'gender
 }
 
 function status(over: Partial<CameraStatus>): CameraStatus {
-  return { cameraId: 'c', state: 'running', enabled: true, sinceMs: 1000, fpsIn: 5, fpsOut: 5, frames: { read: 0, sampled: 0 }, framesDropped: { queueFull: 0, partial: 0 }, restarts: 0, watchdogRestarts: 0, retries: 0, lastError: null, width: 480, height: 270, lastFrameAtMs: null, ...over };
+  return { cameraId: 'c', state: 'running', enabled: true, sinceMs: 1000, fpsIn: 5, fpsOut: 5, frames: { read: 0, sampled: 0 }, framesDropped: { queueFull: 0, partial: 0, inFlight: 0, redisError: 0, lost: 0 }, restarts: 0, watchdogRestarts: 0, retries: 0, lastError: null, width: 480, height: 270, lastFrameAtMs: null, ...over };
 }
 
 function bucket(startMs: number, over: Partial<HistoryBucket> = {}): HistoryBucket {

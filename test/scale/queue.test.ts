@@ -2,10 +2,17 @@ import type { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/shared/config.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import type { Face, Frame, FrameDetections, FrameLostReason } from '../../src/shared/messages.ts';
+import {
+  hasAttributes,
+  type AttributePlan,
+  type Face,
+  type Frame,
+  type FrameDetections,
+  type FrameLostReason,
+} from '../../src/shared/messages.ts';
 import type { PipelineAnalyzer } from '../../src/pipeline/standalone.ts';
 import { createAnalyzer } from '../../src/pipeline/stages.ts';
-import { CrowdTracker, planWantsDescriptor } from '../../src/track/crowd.ts';
+import { CrowdTracker, planWantsAttributes, planWantsDescriptor } from '../../src/track/crowd.ts';
 import { FrameStore, decodeFrame, encodeFrame } from '../../src/scale/frame-store.ts';
 import { INFER_QUEUE } from '../../src/scale/keys.ts';
 import { InferenceClient, newOwnerId, type CameraLink, type InferenceClientOptions } from '../../src/scale/queue.ts';
@@ -115,7 +122,7 @@ describe('inference queue on real Redis with the real models', () => {
         // The tracker's plan as of submission (frames in flight are not in it yet).
         const plan = tracker.descriptorPlan(f.capturedAtMs);
         plans.set(f.seq, plan);
-        expect((await link.submit(f, plan)).submitted).toBe(true);
+        expect((await link.submit(f, { descriptors: plan })).submitted).toBe(true);
       }
       await waitUntil('every frame released', () => c.released.length === frames.length);
       expect(c.released.map((x) => x.seq)).toEqual(frames.map((f) => f.seq));
@@ -176,6 +183,48 @@ describe('inference queue on real Redis with the real models', () => {
     }
   });
 
+  it("applies the tracker's attribute plan on the worker: faces of settled tracks come back without age/gender", async () => {
+    const t = await rig();
+    try {
+      const f = frames[0] as Frame;
+      const c = collector();
+      const link = t.client.camera('cam-1', 1, c.handlers);
+      // What the worker sees: the JPEG-decoded frame.
+      const jpeg = await encodeFrame(f, { encoding: 'jpeg' });
+      const rgb = await decodeFrame(jpeg, { width: f.width, height: f.height, encoding: 'jpeg', key: 'k' });
+      const local = await analyzer.analyze({ ...f, rgb }, { detectMs: 0, ageGenderMs: 0, descriptorMs: 0 }, {});
+      expect(local.length).toBeGreaterThan(0);
+      // First as the face of a settled track (no re-check due, no face good enough to count as much better), then as
+      // that of a track due for its re-check.
+      const first = local[0] as Face;
+      const plan = (needs: boolean): AttributePlan => ({
+        iouThreshold: 0.3,
+        minScore: 0.5,
+        minScoreToStart: 0.5,
+        qualityFloor: 0,
+        tracks: [{ box: first.box, needs, improvedQuality: 2 }],
+      });
+      const sent = [plan(false), plan(true)].map((p) => JSON.parse(JSON.stringify(p)) as AttributePlan);
+      for (const [i, attributes] of sent.entries())
+        expect((await link.submit({ ...f, seq: f.seq + i }, { descriptors: 'all', attributes })).submitted).toBe(true);
+      await waitUntil('the frames released', () => c.released.length === 2);
+      for (const [i, p] of sent.entries()) {
+        const got = (c.released[i]?.detections as FrameDetections).faces;
+        expect(got.map((x) => x.box)).toEqual(local.map((x) => x.box));
+        for (const face of got) {
+          expect(face.quality).toBeDefined();
+          expect(hasAttributes(face)).toBe(planWantsAttributes(p, face));
+        }
+        const face = got[0] as Face;
+        expect(hasAttributes(face)).toBe(i === 1);
+        // With age/gender, calibrated as in one process (descriptors on both sides: the calibration uses faceres' pass).
+        if (i === 1) expect([face.ageYears, face.maleProbability]).toEqual([first.ageYears, first.maleProbability]);
+      }
+    } finally {
+      await t.done();
+    }
+  });
+
   it('fails bad job data with UnrecoverableError, without retrying, and tells the owner', async () => {
     const t = await rig();
     try {
@@ -189,11 +238,25 @@ describe('inference queue on real Redis with the real models', () => {
         await t.client.queue.add('frame', { ...good, frame: { ...ref, key: 'elsewhere:frame:x' } }, opts),
         await t.client.queue.add('frame', { ...good, replyTo: 'someone-else:inbox' }, opts),
         await t.client.queue.add('frame', { ...good, pixels: [1, 2, 3] }, opts),
+        await t.client.queue.add(
+          'frame',
+          {
+            ...good,
+            attributes: {
+              iouThreshold: 0.3,
+              minScore: 0.5,
+              minScoreToStart: 0.5,
+              qualityFloor: 0.1,
+              tracks: [{ box: [0, 0, 1, 1], needs: 'yes', improvedQuality: 1 }],
+            },
+          },
+          opts,
+        ),
       ];
       // Bytes that are not the frame the reference describes: bad data too.
-      await link.submit({ ...(frames[1] as Frame), rgb: new Uint8Array((frames[1] as Frame).rgb.length) }, 'none');
+      await link.submit({ ...(frames[1] as Frame), rgb: new Uint8Array((frames[1] as Frame).rgb.length) }, { descriptors: 'none' });
       await t.r.redis.set(t.r.keys.frame('cam-1', 1, (frames[1] as Frame).seq), 'garbage', 'PX', 20_000);
-      await waitUntil('5 jobs failed', async () => (await t.client.queue.getFailedCount()) === 5);
+      await waitUntil('6 jobs failed', async () => (await t.client.queue.getFailedCount()) === 6);
       const failed = await jobsIn(t.client.queue, 'failed');
       for (const job of failed) expect(job.attemptsMade).toBe(1);
       const reasons = failed.map((j) => j.failedReason).join('\n');
@@ -201,13 +264,14 @@ describe('inference queue on real Redis with the real models', () => {
       expect(reasons).toMatch(/frame\.key "elsewhere:frame:x" is not a frame key/);
       expect(reasons).toMatch(/replyTo "someone-else:inbox" is not an inbox key/);
       expect(reasons).toMatch(/pixels/);
+      expect(reasons).toMatch(/attributes\.tracks\.0\.needs: .*got "yes"|attributes: .*got/);
       expect(reasons).toMatch(/jpeg does not decode/);
       expect(bad.every((j) => failed.some((f) => f.id === j.id))).toBe(true);
       // The camera owner hears about its frame at once (no waiting for the deadline); its bytes are gone.
       await waitUntil('the owner told', () => c.released.length === 1);
       expect(c.released[0]).toEqual({ seq: (frames[1] as Frame).seq, lost: 'failed' });
       expect(await t.r.redis.exists(t.r.keys.frame('cam-1', 1, (frames[1] as Frame).seq))).toBe(0);
-      expect(t.worker?.stats.badData).toBe(5);
+      expect(t.worker?.stats.badData).toBe(6);
       await t.frameStore.delete(ref);
     } finally {
       await t.done();
@@ -227,7 +291,7 @@ describe('inference queue on real Redis with the real models', () => {
     try {
       const c = collector();
       const link = t.client.camera('cam-1', 1, c.handlers);
-      await link.submit(frames[0] as Frame, 'all');
+      await link.submit(frames[0] as Frame, { descriptors: 'all' });
       await waitUntil('released', () => c.released.length === 1);
       expect(c.released[0]?.detections?.faces.length).toBeGreaterThan(0);
       expect(c.released[0]?.attempt).toBe(2);
@@ -247,9 +311,9 @@ describe('inference queue on real Redis with the real models', () => {
     try {
       const c = collector();
       const link = t.client.camera('cam-1', 3, c.handlers);
-      expect((await link.submit(frames[0] as Frame, 'none')).submitted).toBe(true);
-      expect((await link.submit(frames[1] as Frame, 'none')).submitted).toBe(true);
-      expect(await link.submit(frames[2] as Frame, 'none')).toEqual({ submitted: false, reason: 'in_flight' });
+      expect((await link.submit(frames[0] as Frame, { descriptors: 'none' })).submitted).toBe(true);
+      expect((await link.submit(frames[1] as Frame, { descriptors: 'none' })).submitted).toBe(true);
+      expect(await link.submit(frames[2] as Frame, { descriptors: 'none' })).toEqual({ submitted: false, reason: 'in_flight' });
       await waitUntil(
         'the bytes expired',
         async () => (await t.r.redis.exists(t.r.keys.frame('cam-1', 3, (frames[1] as Frame).seq))) === 0,
@@ -264,7 +328,7 @@ describe('inference queue on real Redis with the real models', () => {
       expect(link.stats()).toMatchObject({ submitted: 2, skipped: { in_flight: 1 }, window: { lost: { expired: 2 } } });
       expect(t.worker?.stats.expired).toBe(2);
       // The slots are free again.
-      expect((await link.submit(frames[3] as Frame, 'none')).submitted).toBe(true);
+      expect((await link.submit(frames[3] as Frame, { descriptors: 'none' })).submitted).toBe(true);
     } finally {
       await t.done();
     }
@@ -300,7 +364,7 @@ describe('inference queue on real Redis with the real models', () => {
       const producers = links.map(async (link, ci) => {
         for (let seq = 0; producing; seq++) {
           const f = frames[seq % frames.length] as Frame;
-          await link.submit({ ...f, sourceId: cams[ci] as string, seq }, 'all');
+          await link.submit({ ...f, sourceId: cams[ci] as string, seq }, { descriptors: 'all' });
           await new Promise((r) => setTimeout(r, 50));
         }
       });

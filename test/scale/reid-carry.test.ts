@@ -94,6 +94,44 @@ describe('re-identification carried across an owner change (opt-in)', () => {
     await releaseLease(r.redis, r.keys, leaseB!);
   });
 
+  it("with descriptors only where the tracker asks (attribute schedule on): a person in view from the first frame to the death of the owner is recognised in the next owner's first frame", async () => {
+    const store = new ReidCarryStore({ redis: r.redis, keys: r.keys, windowMs: 600_000 });
+    const lease = await tryAcquireLease(r.redis, r.keys, 'porch', 'owner-a', 10_000);
+    expect(lease).not.toBeNull();
+    const quality = { score: 0.6, sidePx: 95, rollDeg: 0, yaw: 0 };
+    /** As the pipeline feeds the tracker: a face keeps its descriptor only where wantsDescriptor asked for it. */
+    const feed = (crowd: CrowdTracker, f: FrameDetections): TrackEvent[] =>
+      crowd.update({
+        ...f,
+        sourceId: 'porch',
+        faces: f.faces.map((face) => {
+          const withQ = { ...face, quality };
+          if (crowd.wantsDescriptor(withQ, f.capturedAtMs)) return withQ;
+          const { descriptor: _dropped, ...rest } = withQ;
+          return rest;
+        }),
+      });
+    const a = new CrowdTracker({ sourceId: 'porch', tracker: TRACKER, snapshotEveryMs: 0, carry: true });
+    // Confirmed at once (a run's first frames), before any descriptor: none at confirmation, so none carried then.
+    const evA: TrackEvent[] = [];
+    for (let k = 0; k < 10; k++) {
+      evA.push(...feed(a, frame(k, { 4: box(300 + k * 3) })));
+      expect(await store.save(lease!, a.takeCarried())).toBe(true);
+    }
+    expect(entered(evA).map((e) => e.personId)).toEqual([1]);
+    // Recorded once the descriptors came (the owner dies with the person still in view).
+    const carried = await store.load('porch');
+    expect(carried.map((p) => [p.personId, p.inView, p.descriptorCount])).toEqual([[1, true, 3]]);
+
+    const b = new CrowdTracker({ sourceId: 'porch', tracker: TRACKER, snapshotEveryMs: 0, carry: true, firstPersonId: 5 });
+    b.importCarried(carried);
+    // In B's first frame the person is confirmed at once too; with people to recognise, that face gets its descriptor.
+    expect(b.descriptorPlan(3000).newTracksWait).toBe(false);
+    const evB = feed(b, frame(30, { 4: box(340) }));
+    expect(entered(evB)).toEqual([expect.objectContaining({ personId: 1, returning: true })]);
+    await releaseLease(r.redis, r.keys, lease!);
+  });
+
   it('without carried evidence the same return is counted as a new person (what the opt-in prevents)', () => {
     const b = new CrowdTracker({ sourceId: 'door', tracker: TRACKER, snapshotEveryMs: 0, firstPersonId: 1_000_001 });
     const ev: TrackEvent[] = [];

@@ -26,6 +26,7 @@ function worker(mode: 'hang' | 'slow' | 'real'): Child {
     CROWDLENS_REDIS_PREFIX: r.keys.prefix,
     CROWDLENS_JOB_LOCK_MS: '2000',
     CROWDLENS_WORKER_CONCURRENCY: '1',
+    CROWDLENS_METRICS_PORT: '0',
     CROWDLENS_LOG_LEVEL: 'warn',
     MODE: mode,
   });
@@ -56,7 +57,7 @@ describe('the worker role (crowdlens worker) in its own process', () => {
       // Worker A takes the first job and is still analysing it when it dies.
       const a = worker('hang');
       await a.waitLine(/^READY$/);
-      for (const f of frames) expect((await link.submit(f, 'all')).submitted).toBe(true);
+      for (const f of frames) expect((await link.submit(f, { descriptors: 'all' })).submitted).toBe(true);
       const line = await a.waitLine(/^ANALYZING \d+$/);
       expect(line).toBe(`ANALYZING ${(frames[0] as Frame).seq}`);
       // Worker B (real models) does the rest meanwhile; A's job is locked until A's lock lapses.
@@ -102,7 +103,7 @@ describe('the worker role (crowdlens worker) in its own process', () => {
       const w = worker('slow');
       await w.waitLine(/^READY$/);
       const completedBefore = await client.queue.getCompletedCount();
-      await link.submit({ ...(frames[0] as Frame), sourceId: 'cam-t' }, 'all');
+      await link.submit({ ...(frames[0] as Frame), sourceId: 'cam-t' }, { descriptors: 'all' });
       await w.waitLine(/^ANALYZING \d+$/);
       expect(released).toEqual([]);
       w.proc.kill('SIGTERM');

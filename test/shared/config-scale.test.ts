@@ -19,6 +19,8 @@ describe('scale-out configuration', () => {
       keepCompletedJobs: 100,
       keepFailedJobs: 1000,
       reidCarry: false,
+      metricsPort: 9464,
+      metricsHost: '127.0.0.1',
     });
   });
 
@@ -33,10 +35,12 @@ describe('scale-out configuration', () => {
         CROWDLENS_MAX_IN_FLIGHT: '5',
         CROWDLENS_REID_CARRY: 'yes',
         CROWDLENS_FRAME_ENCODING: 'rgb',
+        CROWDLENS_METRICS_PORT: '0',
+        CROWDLENS_METRICS_HOST: '0.0.0.0',
       },
     });
     expect(c.redisUrl).toBe('redis://b:6380/2');
-    expect(c.scale).toMatchObject({ prefix: 'site-1', leaseMs: 4000, maxInFlightPerCamera: 5, reidCarry: true, frameEncoding: 'rgb' });
+    expect(c.scale).toMatchObject({ prefix: 'site-1', leaseMs: 4000, maxInFlightPerCamera: 5, reidCarry: true, frameEncoding: 'rgb', metricsPort: 0, metricsHost: '0.0.0.0' });
     expect(loadConfig({ env: { CROWDLENS_REID_CARRY: 'off' } }).scale.reidCarry).toBe(false);
   });
 

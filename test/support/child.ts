@@ -15,7 +15,16 @@ export interface Child {
 }
 
 export function spawnTs(file: string, env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.resolve(ROOT, file)], {
+  return spawnNode(['--import', 'tsx', path.resolve(ROOT, file)], env, file);
+}
+
+/** `node bin/crowdlens.js ARGS` (as an operator runs a role), with its stdout lines watched. */
+export function spawnCli(args: string[], env: Record<string, string>): Child {
+  return spawnNode([path.resolve(ROOT, 'bin', 'crowdlens.js'), ...args], env, `crowdlens ${args.join(' ')}`);
+}
+
+function spawnNode(argv: string[], env: Record<string, string>, file: string): Child {
+  const proc = spawn(process.execPath, argv, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

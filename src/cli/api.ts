@@ -1,0 +1,6 @@
+/** `crowdlens api`: see ./role.ts. */
+import { runRole } from './role.ts';
+
+export function main(argv: string[]): Promise<number> {
+  return runRole('api', argv);
+}

@@ -1,0 +1,6 @@
+/** `crowdlens ingest`: see ./role.ts. */
+import { runRole } from './role.ts';
+
+export function main(argv: string[]): Promise<number> {
+  return runRole('ingest', argv);
+}

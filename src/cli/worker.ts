@@ -1,0 +1,6 @@
+/** `crowdlens worker`: see ./role.ts. */
+import { runRole } from './role.ts';
+
+export function main(argv: string[]): Promise<number> {
+  return runRole('worker', argv);
+}
