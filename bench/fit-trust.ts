@@ -3,13 +3,21 @@
  * fusion's quality floor and the gender reporting thresholds, on utkface-dev at several face sizes
  * (bench/lib/trust.ts), and prints each choice with its stratified 5-fold cross-validated scores.
  *
- *   npm run fit:trust -- [--faces DIR] [--limit N] [--seed N] [--concurrency N] [--cache FILE] [--no-write]
+ *   npm run fit:trust -- [--faces DIR] [--limit N] [--seed N] [--concurrency N] [--cache FILE] [--quality-terms size,score,roll[,sharpness]] [--out FILE] [--no-real] [--no-write]
+ *
+ * After the fit it runs the shipped pipeline on the real clips of ../shared/data/videos (bench/lib/real.ts)
+ * with the fitted model at every floor candidate and records what it found in the provenance
+ * (`realCheck`): a check on video nobody fitted on, not a fit (`--no-real` skips it).
+ *
+ * `--out FILE` writes the model there instead of src/infer/heads/trust.json (to try it, e.g. with
+ * `npm run bench:real -- --trust FILE`); `--quality-terms` picks the quality model's terms (default
+ * size, score, roll: see DEFAULT_QUALITY_TERMS in bench/lib/trust.ts for why not sharpness).
  *
  * The collected model outputs (~15 minutes on 2 shared cores) are kept in --cache FILE (default
  * $TMPDIR/crowdlens-trust-records.json for full runs) for later runs and for `npm run bench:crowd`,
  * which refits the model without each video's faces.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_TRUST_FILE, parseTrustModel, type TrustThresholds } from '../src/infer/trust.ts';
 import { ageBucketShares, ageInterval } from '../src/shared/age-error.ts';
@@ -18,9 +26,12 @@ import { headFeatures, loadGenderHead } from '../src/infer/fused-age-gender.ts';
 import { parseArgs, table } from './lib/args.ts';
 import { DEFAULT_FACES_DIR, REPO_ROOT, readLabels, stratifiedSubsample } from './lib/faces.ts';
 import { fitLogisticL2, predictLogistic } from './lib/heads.ts';
+import { REAL_CLIPS, REAL_VIDEOS_DIR, realTotals, runRealClip, type ClipRun } from './lib/real.ts';
 import { AGE_BINS, ageBinOf } from './lib/stats.ts';
 import {
+  DEFAULT_QUALITY_TERMS,
   PERSON_TARGET_ACCURACY,
+  QUALITY_TERM_NAMES,
   DEFAULT_TRUST_CACHE,
   FLOOR_ERROR_RATIO,
   GOOD_QUALITY,
@@ -35,12 +46,17 @@ import {
   thresholdForAccuracy,
   thresholdForCoverage,
   trustModel,
+  type QualityTermName,
   type TrustFit,
+  type TrustFitOptions,
   type TrustRecord,
 } from './lib/trust.ts';
 
 const K = 5;
-const args = parseArgs(process.argv.slice(2), { faces: 'string', limit: 'number', seed: 'number', concurrency: 'number', cache: 'string', 'no-write': 'boolean' });
+const args = parseArgs(process.argv.slice(2), { faces: 'string', limit: 'number', seed: 'number', concurrency: 'number', cache: 'string', 'quality-terms': 'string', out: 'string', 'no-real': 'boolean', 'no-write': 'boolean' });
+const qualityTermsArg = args['quality-terms'] === undefined ? DEFAULT_QUALITY_TERMS : String(args['quality-terms']).split(',').map((t) => t.trim());
+for (const t of qualityTermsArg) if (!(QUALITY_TERM_NAMES as readonly string[]).includes(t)) throw new Error(`--quality-terms: unknown term ${JSON.stringify(t)} (known: ${QUALITY_TERM_NAMES.join(', ')})`);
+const fitOptions: TrustFitOptions = { qualityTerms: qualityTermsArg as QualityTermName[] };
 const facesDir = path.resolve(REPO_ROOT, (args.faces as string | undefined) ?? DEFAULT_FACES_DIR);
 const seed = (args.seed as number | undefined) ?? 1;
 const limit = args.limit as number | undefined;
@@ -57,7 +73,7 @@ log(`fit-trust: ${faces.length} of ${all.length} faces from ${facesDir}, sizes $
 const records = await collectTrustRecords(faces, TRUST_SIZES, (args.concurrency as number | undefined) ?? 2, log, (args.cache as string | undefined) ?? (limit === undefined ? DEFAULT_TRUST_CACHE : undefined));
 
 // Out-of-fold calibrated P(male) (face-api alone, and with faceres) and age models.
-const oof = outOfFold(records, faces.map((f) => f.stratum), () => true, K, seed);
+const oof = outOfFold(records, faces.map((f) => f.stratum), () => true, K, seed, fitOptions);
 const folds = oof.folds;
 const seenIdx = records.map((r, i) => (r.seen ? i : -1)).filter((i) => i >= 0);
 const camera = seenIdx.filter((i) => (records[i] as TrustRecord).size < 200);
@@ -92,8 +108,8 @@ console.log(table(['P(male)', 'n', 'mean predicted', 'observed male share'], cal
 
 // Quality floor and person threshold (chosen from the out-of-fold P above), then scored with each chosen on the other folds only.
 const chosen = personThresholds(records, oof);
-console.log('\n## quality model (src/infer/quality.ts): P(face-api gender right) from size, detector score, roll, sharpness; fitted on all faces:');
-const qAll = fitTrustParts(records, () => true).quality;
+console.log(`\n## quality model (src/infer/quality.ts): P(face-api gender right) from ${fitOptions.qualityTerms?.join(', ')}; fitted on all faces:`);
+const qAll = fitTrustParts(records, () => true, 0, fitOptions).quality;
 console.log(JSON.stringify(qAll));
 console.log('gender accuracy (face-api calibrated, CV) by quality band (CV quality):');
 console.log(table(['quality', 'n', 'accuracy', 'age MAE'], [[0, 0.2], [0.2, 0.4], [0.4, 0.5], [0.5, 0.6], [0.6, 0.7], [0.7, 0.8], [0.8, 0.9], [0.9, 1.01]].map(([lo, hi]) => {
@@ -162,7 +178,7 @@ let inside = 0;
 let nAge = 0;
 let softRight = 0;
 let hardRight = 0;
-const ageFits = Array.from({ length: K }, (_, f) => fitTrustParts(records, (i) => folds[i] !== f, floorChoice.floor).ageError);
+const ageFits = Array.from({ length: K }, (_, f) => fitTrustParts(records, (i) => folds[i] !== f, floorChoice.floor, fitOptions).ageError);
 for (const i of cameraAbove) {
   const r = records[i] as TrustRecord;
   const model = ageFits[folds[r.faceIndex] as number] as TrustFit['ageError'];
@@ -176,9 +192,35 @@ for (const i of cameraAbove) {
 console.log(`\n## age error model (CV, camera sizes above the floor): the 80% interval holds the true age for ${pct(inside / nAge)} of faces;` +
   ` mean share given to the true bucket: soft ${pct(softRight / nAge)} vs hard ${pct(hardRight / nAge)} (buckets ${AGE_BUCKETS.join(', ')})`);
 
-const parts = fitTrustParts(records, () => true, floorChoice.floor);
+const parts = fitTrustParts(records, () => true, floorChoice.floor, fitOptions);
 const thresholds: TrustThresholds = { faceMinGenderConfidence: faceThreshold, personMinGenderConfidence: personThreshold, qualityFloor: floorChoice.floor };
-const cmd = `npm run fit:trust${limit ? ` -- --limit ${limit}` : ''}${seed !== 1 ? ` --seed ${seed}` : ''}`;
+const extra = [limit ? `--limit ${limit}` : '', seed !== 1 ? `--seed ${seed}` : '', args['quality-terms'] !== undefined ? `--quality-terms ${qualityTermsArg.join(',')}` : ''].filter(Boolean);
+const cmd = `npm run fit:trust${extra.length ? ` -- ${extra.join(' ')}` : ''}`;
+
+// A check on real video (not a fit): the shipped pipeline on the real clips with this model at each floor candidate.
+let realCheck: Record<string, unknown> | undefined;
+if (!args['no-real'] && existsSync(REAL_VIDEOS_DIR)) {
+  const clips = REAL_CLIPS.filter((c) => c.truth !== null);
+  const byFloor: Record<string, unknown> = {};
+  const rows: string[][] = [];
+  for (const floor of QUALITY_FLOORS) {
+    const candidate = parseTrustModel(trustModel(parts, { ...thresholds, qualityFloor: floor }, {}));
+    const runs: ClipRun[] = [];
+    for (const clip of clips) runs.push(await runRealClip(clip, candidate));
+    const t = realTotals(runs);
+    log(`  real clips at floor ${floor}: ${t.estimated}/${t.pred} persons with an estimate`);
+    byFloor[String(floor)] = { withEstimate: t.estimated, persons: t.pred, genderMatched: t.matched, womenMatched: t.femaleMatched, excessAnswers: t.excess, controlFalsePersons: t.controlPersons, controlFalseEstimates: t.controlEstimated };
+    rows.push([`${floor}${floor === thresholds.qualityFloor ? ' (chosen)' : ''}`, `${t.estimated}/${t.pred}`, `${t.matched}/${t.truePersons}`, `${t.femaleMatched}/${t.trueFemale}`, String(t.excess), `${t.controlEstimated}/${t.controlPersons}`]);
+  }
+  console.log(`\n## real clips (check, not fitted on): ${clips.map((c) => c.name).join(', ')}; \`crowdlens run --no-realtime\` with this model at each floor`);
+  console.log(table(['floor', 'persons with an estimate', 'true persons matched by gender', 'women matched', 'excess answers', 'control: false persons with an estimate'], rows));
+  realCheck = {
+    command: 'npm run bench:real -- --trust FILE --floors ... (the same runs)',
+    clips: `${clips.map((c) => c.file).join(', ')} in ../shared/data/videos (truth: the data README's people and genders per clip, 13 people; the last clip has no faces)`,
+    byFloor,
+  };
+}
+
 const model = parseTrustModel(
   trustModel(parts, thresholds, {
     createdBy: cmd,
@@ -188,7 +230,7 @@ const model = parseTrustModel(
     fit: {
       gender: 'logistic regression (Newton, L2 1e-3) of male on the named features, all sizes pooled; age_gender+faceres is used for faces that also got a faceres (descriptor) pass',
       ageError: 'true - estimated age quantiles (levels 0..1 by 0.05; 0 and 1 = 1st and 99th percentile) in 14 equal-count bins of the estimated age, camera sizes (< 200 px) at or above the quality floor',
-      quality: 'logistic regression (Newton, L2 1e-3) of "face-api gender right" on the quality terms (src/infer/quality.ts), all sizes; score = 2 P - 1, times a yaw prior with sigma 0.25 (not fitted: no turned heads in utkface-dev)',
+      quality: `logistic regression (Newton, L2 1e-3) of "face-api gender right" on the quality terms ${qualityTermsArg.join(', ')} (src/infer/quality.ts; the others weigh 0), all sizes; score = 2 P - 1, times a yaw prior with sigma 0.25 (not fitted: no turned heads in utkface-dev)${qualityTermsArg.includes('sharpness') ? '' : '; sharpness is measured but not weighted: it does not transfer to real video (npm run bench:real prints the factor breakdown: real faces of 55-80 px read below the 10th percentile of the fit data at their size, and it follows facial texture, e.g. beards and glasses, more than blur), and on utkface-dev it adds nothing to the floor or the person threshold'}`,
       qualityFloor: `highest of {${QUALITY_FLOORS.join(', ')}} with >= 20 faces below it whose age MAE is >= ${FLOOR_ERROR_RATIO}x that of faces with quality >= ${GOOD_QUALITY} (CV quality)`,
       personMinGenderConfidence: `lowest confidence whose CV answered accuracy is >= ${PERSON_TARGET_ACCURACY} on camera-sized faces above the floor`,
       faceMinGenderConfidence: `confidence that answers ${FACE_COVERAGE} of 200 px faces under the fused head refitted out of fold (lambda ${lambda})`,
@@ -203,10 +245,12 @@ const model = parseTrustModel(
       ageInterval80Coverage: r4(inside / nAge),
       ageTrueBucketShare: { soft: r4(softRight / nAge), hard: r4(hardRight / nAge) },
     },
+    ...(realCheck ? { realCheck } : {}),
     caveat: 'utkface-dev is stratified uniformly over 9 age bins (incl. babies and the very old) and its faces are frontal web photos: the age error model carries that prior, and the calibration may be optimistic for cameras',
   }),
 );
 if (!args['no-write']) {
-  writeFileSync(DEFAULT_TRUST_FILE, `${JSON.stringify(model, null, 1)}\n`);
-  console.log(`\nwrote ${path.relative(REPO_ROOT, DEFAULT_TRUST_FILE)}`);
+  const out = args.out !== undefined ? path.resolve(String(args.out)) : DEFAULT_TRUST_FILE;
+  writeFileSync(out, `${JSON.stringify(model, null, 1)}\n`);
+  console.log(`\nwrote ${path.relative(REPO_ROOT, out)}`);
 }

@@ -135,17 +135,39 @@ export const NEUTRAL_QUALITY: QualityModel = { weights: { size: 0, score: 0, rol
 /** The yaw prior's sigma (nose offset / eye distance): utkface-dev has no turned heads to fit it on. */
 export const YAW_SIGMA = 0.25;
 
-/** Fits the quality model: logistic regression of "face-api's gender is right" on the quality terms. */
-export function fitQuality(records: readonly TrustRecord[]): QualityModel {
+/** The quality terms ({@link qualityTerms}) a quality model may weigh. */
+export const QUALITY_TERM_NAMES = ['size', 'score', 'roll', 'sharpness'] as const;
+export type QualityTermName = (typeof QUALITY_TERM_NAMES)[number];
+
+/**
+ * The terms fit:trust fits by default. Sharpness is left out (weight 0) because it does not transfer
+ * from utkface-dev to real video (`npm run bench:real` prints the breakdown): the median real face of
+ * 55-80 px reads below the 10th percentile of utkface-dev's faces of its size (x264-smoothed video), and the
+ * measure follows facial texture: in face-demographics-walking-and-pause.mp4 the frontal, 0.9-score,
+ * 52 px face of the woman without glasses reads 8-10, the bearded man's and the woman's with glasses
+ * beside her 13-19, so the floor dropped her and kept them. On utkface-dev the fit without it gives the
+ * same floor (0.5) and person threshold (0.735) and its quality bands separate age errors as well.
+ */
+export const DEFAULT_QUALITY_TERMS: readonly QualityTermName[] = ['size', 'score', 'roll'];
+
+/** What a trust fit may vary. */
+export interface TrustFitOptions {
+  /** Terms the quality model weighs (the others get weight 0). Default {@link DEFAULT_QUALITY_TERMS}. */
+  readonly qualityTerms?: readonly QualityTermName[];
+}
+
+/** Fits the quality model: logistic regression of "face-api's gender is right" on the chosen quality terms. */
+export function fitQuality(records: readonly TrustRecord[], terms: readonly QualityTermName[] = DEFAULT_QUALITY_TERMS): QualityModel {
   const seen = records.filter((r) => r.seen);
   const x = seen.map((r) => {
     const s = r.seen as NonNullable<TrustRecord['seen']>;
     const t = qualityTerms({ sidePx: s.quality.sidePx, score: s.score, rollDeg: s.quality.rollDeg, sharpness: s.quality.sharpness });
-    return [t.size, t.score, t.roll, t.sharpness];
+    return terms.map((name) => t[name]);
   });
   const w = fitLogistic(x, seen.map((r) => ((r.seen?.faMaleProbability ?? 0.5) >= 0.5) === r.male), 1e-3);
-  const [size, score, roll, sharpness, bias] = w.map((v) => round(v, 4)) as [number, number, number, number, number];
-  return { weights: { size, score, roll, sharpness }, bias, yawSigma: YAW_SIGMA };
+  const weights = { size: 0, score: 0, roll: 0, sharpness: 0 };
+  terms.forEach((name, i) => (weights[name] = round(w[i] as number, 4)));
+  return { weights, bias: round(w[terms.length] as number, 4), yawSigma: YAW_SIGMA };
 }
 
 /** A seen record's quality under `model`. */
@@ -282,9 +304,9 @@ export interface TrustFit {
  * Fits the gender calibrations and the quality model (all sizes) and the age error model (sizes below
  * 200: camera-like faces; with `qualityFloor`, only those the fusion would fuse) on the given faces.
  */
-export function fitTrustParts(records: readonly TrustRecord[], train: (faceIndex: number) => boolean, qualityFloor = 0): TrustFit {
+export function fitTrustParts(records: readonly TrustRecord[], train: (faceIndex: number) => boolean, qualityFloor = 0, options: TrustFitOptions = {}): TrustFit {
   const seen = records.filter((r) => r.seen && train(r.faceIndex));
-  const quality = fitQuality(seen);
+  const quality = fitQuality(seen, options.qualityTerms);
   return {
     gender: {
       age_gender: fitCalibration(seen, CALIBRATION_FEATURES.age_gender, false),
@@ -327,7 +349,7 @@ export interface OutOfFold {
 }
 
 /** k-fold CV over the faces in `train` (stratum per face index), folds by face. */
-export function outOfFold(records: readonly TrustRecord[], strata: readonly string[], train: (faceIndex: number) => boolean, k: number, seed: number): OutOfFold {
+export function outOfFold(records: readonly TrustRecord[], strata: readonly string[], train: (faceIndex: number) => boolean, k: number, seed: number, options: TrustFitOptions = {}): OutOfFold {
   const members = strata.map((_, i) => i).filter(train);
   const inner = stratifiedKFold(members.map((i) => strata[i] as string), k, seed);
   const folds = new Array<number>(strata.length).fill(-1);
@@ -337,7 +359,7 @@ export function outOfFold(records: readonly TrustRecord[], strata: readonly stri
   const quality = new Array<number>(records.length).fill(0);
   const fits: TrustFit[] = [];
   for (let f = 0; f < k; f++) {
-    const parts = fitTrustParts(records, (i) => folds[i] !== -1 && folds[i] !== f);
+    const parts = fitTrustParts(records, (i) => folds[i] !== -1 && folds[i] !== f, 0, options);
     fits.push(parts);
     records.forEach((r, i) => {
       if (!r.seen || folds[r.faceIndex] !== f) return;
@@ -362,10 +384,10 @@ export function personThresholds(records: readonly TrustRecord[], oof: OutOfFold
  * over those faces): what bench:crowd runs a video with when none of the video's faces may be seen.
  * The single-face threshold is copied from `faceMinGenderConfidence` (photos are not scored there).
  */
-export function fitStreamTrust(records: readonly TrustRecord[], strata: readonly string[], train: (faceIndex: number) => boolean, faceMinGenderConfidence: number, seed: number, provenance: Record<string, unknown>): TrustModel {
-  const oof = outOfFold(records, strata, train, 5, seed);
+export function fitStreamTrust(records: readonly TrustRecord[], strata: readonly string[], train: (faceIndex: number) => boolean, faceMinGenderConfidence: number, seed: number, provenance: Record<string, unknown>, options: TrustFitOptions = {}): TrustModel {
+  const oof = outOfFold(records, strata, train, 5, seed, options);
   const t = personThresholds(records, oof);
-  return trustModel(fitTrustParts(records, train, t.qualityFloor), { faceMinGenderConfidence, personMinGenderConfidence: t.personMinGenderConfidence, qualityFloor: t.qualityFloor }, provenance);
+  return trustModel(fitTrustParts(records, train, t.qualityFloor, options), { faceMinGenderConfidence, personMinGenderConfidence: t.personMinGenderConfidence, qualityFloor: t.qualityFloor }, provenance);
 }
 
 /** Assembles a model from fitted parts and chosen thresholds. */

@@ -1,7 +1,11 @@
 /**
- * Per-observation face quality from what the detector already gives: face size, detector score,
- * pose from the keypoints (eye-line roll, nose offset for yaw) and a cheap sharpness measure,
- * combined by a model fitted to how often gender answers are right ({@link QualityModel}).
+ * Per-observation face quality from what the detector already gives: face size, detector score and
+ * pose from the keypoints (eye-line roll, nose offset for yaw), combined by a model fitted to how
+ * often gender answers are right ({@link QualityModel}). A cheap sharpness measure is computed too and
+ * the model may weigh it, but the shipped one does not: fitted on utkface-dev it pushed clear real-video
+ * faces below the fusion floor (real faces read below the fit data's 10th percentile at their size:
+ * codec smoothing, and it follows facial texture such as beards and glasses more than blur;
+ * `npm run bench:real`).
  * Computed right after detection, before age/gender, so the tracker can decide from it whether a
  * face still needs attributes.
  */
@@ -12,7 +16,8 @@ import type { RgbImage } from './types.ts';
  * The quality model: P(the face's gender answer is right) as a logistic function of the quality
  * terms ({@link qualityTerms}), fitted by `npm run fit:trust` on utkface-dev at 64-200 px
  * (src/infer/heads/trust.json), mapped to 0..1 as 2 P - 1 (0: a coin flip, 1: always right), times
- * a yaw prior: utkface-dev's faces are frontal, so a head turn cannot be fitted there.
+ * a yaw prior: utkface-dev's faces are frontal, so a head turn cannot be fitted there. A term left
+ * out of the fit has weight 0 (the shipped model: sharpness).
  */
 export interface QualityModel {
   /** Weights of the terms of {@link qualityTerms}, by name. */

@@ -4,7 +4,7 @@
  * - gender calibration: P(male) from face-api's (and, when the face also got a faceres pass,
  *   faceres') gender logit and the face size, so that shares are right on average;
  * - the quality model (src/infer/quality.ts): how often a face's gender answer is right, from its
- *   size, detector score, roll and sharpness;
+ *   size, detector score and roll (sharpness may be weighed; the shipped model does not);
  * - the age model's error distribution by estimated age (src/shared/age-error.ts), for the soft
  *   age-bucket split of the demographics table and per-person age ranges;
  * - the gender reporting thresholds (single faces and fused persons) and the fusion's quality floor,

@@ -36,7 +36,7 @@ export interface FaceLandmarks {
  * (src/infer/quality.ts). Present on faces from the analyzer; absent on detections from elsewhere.
  */
 export interface FaceQuality {
-  /** Overall quality 0..1 (size x detector score x pose x sharpness factors); fusion weights by it and ignores faces below its floor. */
+  /** Overall quality 0..1 (from size, detector score and pose; src/infer/quality.ts); fusion weights by it and ignores faces below its floor. */
   readonly score: number;
   /** Face side, sqrt of box area, source pixels. */
   readonly sidePx: number;

@@ -28,17 +28,30 @@ describe('poseFromLandmarks', () => {
 describe('faceQuality', () => {
   const model: QualityModel = loadTrustModel().quality;
 
-  it('the shipped model ranks large over small, sharp over blurred, confident over doubtful, upright over rolled, frontal over turned', () => {
+  it('the shipped model ranks large over small, confident over doubtful, upright over rolled, frontal over turned', () => {
     const base = { sidePx: 96, score: 0.9, rollDeg: 0, yaw: 0, sharpness: 35 };
     const q = qualityScore(base, model);
     expect(q).toBeGreaterThan(0.5);
     expect(q).toBeLessThanOrEqual(1);
     expect(qualityScore({ ...base, sidePx: 30 }, model)).toBeLessThan(q);
-    expect(qualityScore({ ...base, sharpness: 8 }, model)).toBeLessThan(q);
     expect(qualityScore({ ...base, score: 0.55 }, model)).toBeLessThan(q);
     expect(qualityScore({ ...base, rollDeg: 40 }, model)).toBeLessThan(q);
     expect(qualityScore({ ...base, yaw: 0.5 }, model)).toBeLessThan(q / 2);
     expect(qualityScore({ ...base, sidePx: 0 }, model)).toBe(0);
+  });
+
+  it('does not weigh sharpness in the shipped model (it does not transfer to real video), but a model that weighs it ranks sharp over blurred', () => {
+    const base = { sidePx: 96, score: 0.9, rollDeg: 0, yaw: 0, sharpness: 35 };
+    expect(model.weights.sharpness).toBe(0);
+    expect(qualityScore({ ...base, sharpness: 8 }, model)).toBe(qualityScore(base, model));
+    const weighing: QualityModel = { ...model, weights: { ...model.weights, sharpness: 1 } };
+    expect(qualityScore({ ...base, sharpness: 8 }, weighing)).toBeLessThan(qualityScore(base, weighing));
+  });
+
+  it('keeps a clear frontal face of real video (52 px, score 0.9, smooth skin) at or above the fusion floor', () => {
+    // The left woman of face-demographics-walking-and-pause.mp4 as the analyzer measures her (bench:real).
+    const face = { sidePx: 52, score: 0.9, rollDeg: 5, yaw: 0.01, sharpness: 8.7 };
+    expect(qualityScore(face, model)).toBeGreaterThanOrEqual(loadTrustModel().thresholds.qualityFloor);
   });
 
   it('uses keypoints when present and the box aspect without them', () => {
