@@ -1,6 +1,7 @@
 /**
- * `npm run bench:crowd [-- --keep] [--seeds 1,2,3] [--detector NAME] [--tiles NxM] [--no-reid] [--attributes every|scheduled|both] [--trust shipped|cv]
- *   [--roll-min DEG] [--quality-floor Q]` (the last two: ablations of roll correction and the fusion's quality floor):
+ * `npm run bench:crowd [-- --keep] [--seeds 1,2,3] [--detector NAME] [--tiles NxM] [--detect-schedule MODE] [--no-reid] [--attributes every|scheduled|both]
+ *   [--trust shipped|cv] [--roll-min DEG] [--quality-floor Q] [--compare | --vs-previous] [--reps N]` (roll-min and quality-floor: ablations of roll
+ *   correction and the fusion's quality floor):
  * the whole pipeline on synthetic crowd videos with exact truth (../shared/tools/make-crowd-video.py):
  * unique-person count, the age x gender table against the truth (L1 / persons), detection recall /
  * false positives, ID switches, fused vs single-frame age/gender per person, and gender accuracy
@@ -12,6 +13,12 @@
  * `--attributes both` (default) runs every video twice in one process, back to back: every face gets
  * age/gender (`every`, as before the attribute schedule) and the tracker's schedule (`scheduled`, the
  * default), and prints the accuracy of each and the ratio of age/gender runs.
+ *
+ * `--compare`: the same clips under several detection settings (attribute schedule on, as shipped), interleaved
+ * per clip (`--reps N` times each), against the previous default (`every-frame`, tiles off): recall, detection
+ * time and its ratio, MOTA/IDF1, fused age/gender, frames/s. `--vs-previous`: the defaults before the detect and
+ * attribute schedules (every-frame detection, age/gender for every face) against each schedule alone and both
+ * (the shipped defaults), same layout, with issue 8's combined targets checked.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -23,7 +30,7 @@ import { createLogger } from '../src/shared/logger.ts';
 import { iou } from '../src/shared/geometry.ts';
 import { ageBucketOf, type BoxXyxy, type FrameDetections } from '../src/shared/messages.ts';
 import { jsonlEventSink, motTrackSink, type PipelineSink } from '../src/pipeline/sinks.ts';
-import { runPipeline } from '../src/pipeline/standalone.ts';
+import { processCpuMs, runPipeline } from '../src/pipeline/standalone.ts';
 import { createStages } from '../src/pipeline/stages.ts';
 import { buildSummary, writeSummary, type RunSummary } from '../src/pipeline/summary.ts';
 import { linearSumAssignment } from '../src/track/hungarian.ts';
@@ -31,7 +38,7 @@ import { evaluateMot } from '../src/track/mot-eval.ts';
 import { motRowBox, parseMot, type MotRow } from '../src/track/mot.ts';
 import { loadTrustModel, type TrustModel } from '../src/infer/trust.ts';
 import { cellShares } from '../src/track/demographics.ts';
-import { AGE_BINS, ageBinOf } from './lib/stats.ts';
+import { AGE_BINS, ageBinOf, median } from './lib/stats.ts';
 import { readLabels } from './lib/faces.ts';
 import { DEFAULT_TRUST_CACHE, TRUST_SIZES, accuracyAtCoverage, collectTrustRecords, fitStreamTrust } from './lib/trust.ts';
 
@@ -107,6 +114,14 @@ interface VideoResult {
   faces: number;
   fps: number;
   wallS: number;
+  /** Detection time per frame, ms: the detector stage plus the motion gate (wall time). */
+  detectMs: number;
+  /** The same as CPU time of this process, ms per frame: steadier than wall time on a shared machine. */
+  detectCpuMs: number;
+  /** All CPU time of this process during the run, ms per frame (ffmpeg's decoding is another process). */
+  cpuPerFrameMs: number;
+  skippedFrames: number;
+  regionFrames: number;
 }
 
 /** Analyzer choices passed through from the command line (as `crowdlens run` flags). */
@@ -137,11 +152,13 @@ async function runVideo(dir: string, seed: number, choices: BenchChoices, logger
   const files = { events: path.join(dir, 'events.jsonl'), tracks: path.join(dir, 'tracks.txt'), summary: path.join(dir, 'summary.json') };
   const config = loadConfig({ flags: { ...choices.flags, 'ingest.fps': SAMPLE_FPS, 'log.level': 'warn' } });
   const t0 = performance.now();
+  const c0 = processCpuMs();
   const result = await runPipeline(
     { sinks: [collect, jsonlEventSink(files.events), motTrackSink(files.tracks)] },
     { logger, stages: () => createStages({ source: path.join(dir, 'video.mp4'), sourceId: `crowd-${seed}`, realtime: false, reid: choices.reid, config, trust: choices.qualityFloor === undefined ? choices.trust : { ...choices.trust, thresholds: { ...choices.trust.thresholds, qualityFloor: choices.qualityFloor } }, ...(choices.rollMin === undefined ? {} : { analyzer: { rollCorrectionMinDeg: choices.rollMin } }), ...(choices.schedule ? {} : { tracker: { attributes: false } }) }, { logger }) },
   );
   const wallS = (performance.now() - t0) / 1000;
+  const cpuMs = processCpuMs() - c0;
   const summary: RunSummary = buildSummary(result);
   await writeSummary(files.summary, summary);
 
@@ -282,6 +299,11 @@ async function runVideo(dir: string, seed: number, choices: BenchChoices, logger
     faces: result.stats.faces,
     fps: result.stats.fps,
     wallS,
+    detectMs: (result.stats.stages.detect.totalMs + result.stats.stages.motion.totalMs) / Math.max(1, result.stats.frames),
+    detectCpuMs: (result.stats.stages.detect.cpuMs + result.stats.stages.motion.cpuMs) / Math.max(1, result.stats.frames),
+    cpuPerFrameMs: cpuMs / Math.max(1, result.stats.frames),
+    skippedFrames: result.stats.skippedFrames,
+    regionFrames: result.stats.regionFrames,
   };
 }
 
@@ -310,6 +332,127 @@ function curve(cases: readonly GenderCase[]): string[] {
   return [1, 0.9, 0.8, 0.7, 0.6].map((cov) => (cases.length ? pct(accuracyAtCoverage(pm, male, cov)) : '-'));
 }
 
+/** A named setting of a comparison: `crowdlens run` flags, and whether the attribute schedule is on. */
+interface Setting {
+  readonly name: string;
+  readonly flags: Record<string, unknown>;
+  readonly schedule: boolean;
+}
+
+/** `--compare`: the previous detection default first (the ratios' denominator), then the alternatives; attribute schedule on, as shipped. */
+const COMPARE_SETTINGS: readonly Setting[] = [
+  { name: 'every-frame, tiles off (previous default)', flags: { 'infer.detectSchedule': 'every-frame', 'infer.tiles': 'off' }, schedule: true },
+  { name: 'every-frame, tiles 2x2', flags: { 'infer.detectSchedule': 'every-frame', 'infer.tiles': '2x2' }, schedule: true },
+  { name: 'gated, tiles off', flags: { 'infer.detectSchedule': 'gated', 'infer.tiles': 'off' }, schedule: true },
+  { name: 'adaptive, tiles off (default)', flags: { 'infer.detectSchedule': 'adaptive', 'infer.tiles': 'off' }, schedule: true },
+  { name: 'adaptive, tiles 2x2', flags: { 'infer.detectSchedule': 'adaptive', 'infer.tiles': '2x2' }, schedule: true },
+];
+
+/** `--vs-previous`: the defaults before issue 8's schedules first, then each schedule alone, then both (the shipped defaults, last). */
+const PREVIOUS_SETTINGS: readonly Setting[] = [
+  { name: 'previous defaults (every-frame, every face)', flags: { 'infer.detectSchedule': 'every-frame', 'infer.tiles': 'off' }, schedule: false },
+  { name: 'detect schedule only (adaptive, every face)', flags: { 'infer.detectSchedule': 'adaptive', 'infer.tiles': 'off' }, schedule: false },
+  { name: 'attribute schedule only (every-frame, scheduled)', flags: { 'infer.detectSchedule': 'every-frame', 'infer.tiles': 'off' }, schedule: true },
+  { name: 'default (adaptive, scheduled)', flags: { 'infer.detectSchedule': 'adaptive', 'infer.tiles': 'off' }, schedule: true },
+];
+
+/** Pooled figures of one setting over the seeds (times: medians over reps, per seed, then the mean of seeds). */
+interface Pooled {
+  recall: number;
+  fpPerFrame: number;
+  detectMs: number;
+  detectCpuMs: number;
+  cpuPerFrameMs: number;
+  mota: number;
+  idf1: number;
+  idSwitches: number;
+  fusedAgeMae: number;
+  /** The more likely gender right, over the matched persons. */
+  fusedGender: number;
+  persons: number;
+  answered: number;
+  answeredRight: number;
+  attributeRuns: number;
+  faces: number;
+  fps: number;
+  skipped: number;
+  regionFrames: number;
+  frames: number;
+}
+
+function pool(runs: readonly VideoResult[]): Pooled {
+  const persons = runs.reduce((a, r) => a + r.matchedPersons, 0);
+  const sum = (f: (r: VideoResult) => number): number => runs.reduce((a, r) => a + f(r), 0);
+  return {
+    recall: mean(runs.map((r) => r.recall)),
+    fpPerFrame: mean(runs.map((r) => r.fpPerFrame)),
+    detectMs: mean(runs.map((r) => r.detectMs)),
+    detectCpuMs: mean(runs.map((r) => r.detectCpuMs)),
+    cpuPerFrameMs: mean(runs.map((r) => r.cpuPerFrameMs)),
+    mota: mean(runs.map((r) => r.mota)),
+    idf1: mean(runs.map((r) => r.idf1)),
+    idSwitches: sum((r) => r.idSwitches),
+    fusedAgeMae: mean(runs.map((r) => r.fusedAgeMae)),
+    fusedGender: persons ? sum((r) => r.fusedGenderAcc * r.matchedPersons) / persons : 0,
+    persons,
+    answered: sum((r) => r.answeredPersons),
+    answeredRight: sum((r) => r.answeredRight),
+    attributeRuns: sum((r) => r.attributeRuns),
+    faces: sum((r) => r.faces),
+    fps: mean(runs.map((r) => r.fps)),
+    skipped: sum((r) => r.skippedFrames),
+    regionFrames: sum((r) => r.regionFrames),
+    frames: sum((r) => r.frames),
+  };
+}
+
+/** The tables of `--compare` / `--vs-previous`: per seed, pooled per setting, and the targets against the first setting. */
+function compareReport(settings: readonly Setting[], byRep: readonly VideoResult[][][], seeds: readonly number[], reps: number, reid: boolean, vsPrevious: boolean): void {
+  // Per seed and setting: accuracy from the first rep (runs are deterministic but for timing), times as the median over reps.
+  const summary = settings.map((st, i) => {
+    const perSeed = seeds.map((_, k) => {
+      const runs = (byRep[i] ?? []).map((rep) => rep[k] as VideoResult);
+      const first = runs[0] as VideoResult;
+      return { ...first, detectMs: median(runs.map((r) => r.detectMs)), detectCpuMs: median(runs.map((r) => r.detectCpuMs)), cpuPerFrameMs: median(runs.map((r) => r.cpuPerFrameMs)), fps: median(runs.map((r) => r.fps)) };
+    });
+    return { setting: st, perSeed, pooled: pool(perSeed) };
+  });
+  const base = summary[0] as (typeof summary)[number];
+  const x = (v: number, b: number): string => `${(v / b).toFixed(2)}x`;
+  process.stdout.write(`\nsame ${seeds.length} clips (seeds ${seeds.join(',')}), re-id ${reid ? 'on' : 'off'}, ${SAMPLE_FPS} fps, ${reps} interleaved rep(s) per setting (times: median over reps); machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, shared\n`);
+  const perSeedRows: string[][] = [];
+  for (const s of summary) {
+    for (const [k, r] of s.perSeed.entries()) {
+      const b = base.perSeed[k] as VideoResult;
+      perSeedRows.push([s.setting.name, String(r.seed), pct(r.recall), r.fpPerFrame.toFixed(3), r.detectCpuMs.toFixed(1), x(r.detectCpuMs, b.detectCpuMs), pct(r.mota), pct(r.idf1), String(r.idSwitches), `${r.predUnique}/${r.truthUnique}`, r.fusedAgeMae.toFixed(2), pct(r.fusedGenderAcc), `${r.answeredPersons}/${r.matchedPersons}`, `${r.attributeRuns}/${r.faces}`, r.cpuPerFrameMs.toFixed(1), r.fps.toFixed(1), `${r.skippedFrames}/${r.regionFrames}`]);
+    }
+  }
+  process.stdout.write(`\n${table(['setting', 'seed', 'det recall', 'FP/frame', 'detect CPU ms/frame', 'vs first', 'MOTA', 'IDF1', 'IDsw', 'unique', 'age MAE fused', 'gender fused', 'answered', 'age/gender runs', 'CPU ms/frame', 'frames/s', 'skipped/region frames'], perSeedRows)}\n`);
+  const rows = summary.map((s) => {
+    const p = s.pooled;
+    return [
+      s.setting.name, pct(p.recall), p.fpPerFrame.toFixed(3), `${p.detectCpuMs.toFixed(1)} (${x(p.detectCpuMs, base.pooled.detectCpuMs)})`, pct(p.mota), pct(p.idf1), String(p.idSwitches), p.fusedAgeMae.toFixed(2), `${pct(p.fusedGender)} of ${p.persons}`,
+      `${p.answered ? pct(p.answeredRight / p.answered) : '-'} of ${p.answered}`, `${p.attributeRuns}/${p.faces}`, `${p.cpuPerFrameMs.toFixed(1)} (${x(p.cpuPerFrameMs, base.pooled.cpuPerFrameMs)})`, `${p.fps.toFixed(1)} (${x(p.fps, base.pooled.fps)})`, `${p.skipped}/${p.regionFrames} of ${p.frames}`,
+    ];
+  });
+  process.stdout.write(`\n${table(['setting (mean of seeds)', 'det recall', 'FP/frame', 'detect CPU ms/frame (vs first)', 'MOTA', 'IDF1', 'IDsw', 'age MAE fused', 'gender fused (more likely)', 'gender answered', 'age/gender runs', 'CPU ms/frame (vs first)', 'frames/s (vs first)', 'skipped/region frames'], rows)}\n\n`);
+  if (!vsPrevious) {
+    for (const s of summary.slice(1)) {
+      const p = s.pooled;
+      const ratio = p.detectCpuMs / base.pooled.detectCpuMs;
+      process.stdout.write(`${p.recall >= 0.9 && ratio <= 1.5 ? 'PASS' : 'FAIL'}  ${s.setting.name}: detection recall >= 90% at <= 1.5x the previous default's detection time (CPU): ${pct(p.recall)} at ${ratio.toFixed(2)}x (wall ${x(p.detectMs, base.pooled.detectMs)})\n`);
+    }
+    return;
+  }
+  // Issue 8 section 3, against the previous defaults: accuracy here; throughput is bench:pipeline's (frames/s here is a secondary figure).
+  const b = base.pooled;
+  const d = (summary[summary.length - 1] as (typeof summary)[number]).pooled;
+  process.stdout.write(`${d.fusedAgeMae <= b.fusedAgeMae + 0.2 ? 'PASS' : 'FAIL'}  default: fused age MAE within +0.2 years of the previous defaults: ${d.fusedAgeMae.toFixed(2)} vs ${b.fusedAgeMae.toFixed(2)}\n`);
+  process.stdout.write(`${d.fusedGender >= b.fusedGender - 0.01 ? 'PASS' : 'FAIL'}  default: fused gender (more likely gender) within -1 point: ${pct(d.fusedGender)} of ${d.persons} vs ${pct(b.fusedGender)} of ${b.persons}\n`);
+  process.stdout.write(`${d.recall >= 0.9 && d.detectCpuMs <= 1.5 * b.detectCpuMs ? 'PASS' : 'FAIL'}  default: detection recall >= 90% at <= 1.5x the previous detection time (CPU): ${pct(d.recall)} at ${x(d.detectCpuMs, b.detectCpuMs)}\n`);
+  process.stdout.write(`(info) default: frames/s ${x(d.fps, b.fps)} and CPU per frame ${x(d.cpuPerFrameMs, b.cpuPerFrameMs)} of the previous defaults on these clips; bench:pipeline is the throughput measurement\n`);
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -325,14 +468,26 @@ async function main(): Promise<number> {
       trust: { type: 'string', default: 'cv' },
       'roll-min': { type: 'string' },
       'quality-floor': { type: 'string' },
+      'detect-schedule': { type: 'string' },
+      compare: { type: 'boolean' },
+      'vs-previous': { type: 'boolean' },
+      reps: { type: 'string', default: '1' },
     },
   });
+  const reps = Number(values.reps);
+  if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps: expected a positive integer, got ${JSON.stringify(values.reps)}`);
+  if (values.compare && values['vs-previous']) throw new Error('--compare and --vs-previous: choose one');
   const seeds = values.seeds.split(',').map(Number);
   if (seeds.some((s) => !Number.isInteger(s))) throw new Error(`--seeds: expected comma-separated integers, got ${JSON.stringify(values.seeds)}`);
   if (!['every', 'scheduled', 'both'].includes(values.attributes)) throw new Error(`--attributes: expected every, scheduled or both, got ${JSON.stringify(values.attributes)}`);
   if (!['cv', 'shipped'].includes(values.trust)) throw new Error(`--trust: expected cv or shipped, got ${JSON.stringify(values.trust)}`);
   const modes = values.attributes === 'both' ? (['every', 'scheduled'] as const) : ([values.attributes] as ('every' | 'scheduled')[]);
-  const flags = { 'infer.detector': values.detector, 'infer.tiles': values.tiles, 'infer.minScore': values['min-score'] };
+  const flags = { 'infer.detector': values.detector, 'infer.tiles': values.tiles, 'infer.minScore': values['min-score'], 'infer.detectSchedule': values['detect-schedule'] };
+  const comparing = values.compare ? COMPARE_SETTINGS : values['vs-previous'] ? PREVIOUS_SETTINGS : null;
+  // The settings run on each clip: the comparison's, or the attribute modes with the flags as given.
+  const settings: readonly Setting[] = comparing
+    ? comparing.map((st) => ({ ...st, flags: { 'infer.detector': values.detector, 'infer.minScore': values['min-score'], ...st.flags } }))
+    : modes.map((mode) => ({ name: mode, flags, schedule: mode === 'scheduled' }));
   const reid = !values['no-reid'];
   const shipped = loadTrustModel();
   // Leave-the-video's-faces-out trust models need the records of every utkface-dev face at every size.
@@ -341,7 +496,8 @@ async function main(): Promise<number> {
   const faceIndex = new Map(labeled.map((f, i) => [path.basename(f.file), i]));
   const work = mkdtempSync(path.join(os.tmpdir(), 'crowdlens-bench-crowd-'));
   const logger = createLogger({ level: 'warn' });
-  const results: Record<'every' | 'scheduled', VideoResult[]> = { every: [], scheduled: [] };
+  // byRep[setting][rep] = per-seed results
+  const byRep: VideoResult[][][] = settings.map(() => Array.from({ length: reps }, () => []));
   try {
     for (const seed of seeds) {
       const dir = path.join(work, `seed-${seed}`);
@@ -358,15 +514,28 @@ async function main(): Promise<number> {
         process.stdout.write(`  trust refitted without the video's ${held.size} faces: person threshold ${trust.thresholds.personMinGenderConfidence}, quality floor ${trust.thresholds.qualityFloor}\n`);
       }
       const ablation = { ...(values['roll-min'] !== undefined ? { rollMin: Number(values['roll-min']) } : {}), ...(values['quality-floor'] !== undefined ? { qualityFloor: Number(values['quality-floor']) } : {}) };
-      for (const mode of modes) results[mode].push(await runVideo(dir, seed, { flags, reid, schedule: mode === 'scheduled', trust, ...ablation }, logger));
+      // Interleaved: every setting once per rep, so load on the shared machine hits them alike.
+      for (let rep = 0; rep < reps; rep++) {
+        for (const [i, st] of settings.entries()) {
+          const r = await runVideo(dir, seed, { flags: st.flags, reid, schedule: st.schedule, trust, ...ablation }, logger);
+          byRep[i]?.[rep]?.push(r);
+          if (comparing) process.stdout.write(`  ${st.name}: recall ${pct(r.recall)}, detect ${r.detectCpuMs.toFixed(1)} ms CPU / ${r.detectMs.toFixed(1)} ms wall per frame, age/gender ${r.attributeRuns}/${r.faces} faces, ${r.fps.toFixed(1)} frames/s\n`);
+        }
+      }
     }
   } finally {
     if (values.keep) process.stdout.write(`videos, tracks, events and summaries kept in ${work}\n`);
     else rmSync(work, { recursive: true, force: true });
   }
 
+  if (comparing) {
+    compareReport(settings, byRep, seeds, reps, reid, values['vs-previous'] === true);
+    return 0;
+  }
+  const results: Record<'every' | 'scheduled', VideoResult[]> = { every: [], scheduled: [] };
+  for (const [i, mode] of modes.entries()) results[mode] = byRep[i]?.[0] ?? [];
   const config = loadConfig({ flags });
-  process.stdout.write(`\ndetector ${config.infer.detector}, tiles ${config.infer.tiles}, min score ${config.infer.minScore ?? 'default'}, re-id ${reid ? 'on' : 'off'}, sampled at ${SAMPLE_FPS} fps; matches at IoU >= ${MATCH_IOU}; trust ${values.trust === 'cv' ? 'refitted per video without its faces' : 'shipped (fitted on utkface-dev, in-sample here)'}\n`);
+  process.stdout.write(`\ndetector ${config.infer.detector}, tiles ${config.infer.tiles}, detect schedule ${config.infer.detectSchedule}, min score ${config.infer.minScore ?? 'default'}, re-id ${reid ? 'on' : 'off'}, sampled at ${SAMPLE_FPS} fps; matches at IoU >= ${MATCH_IOU}; trust ${values.trust === 'cv' ? 'refitted per video without its faces' : 'shipped (fitted on utkface-dev, in-sample here)'}\n`);
   const head = ['attributes', 'seed', 'frames', 'unique pred/true', 'appear.', 'demo L1', 'L1 hard', 'L1 true age', 'L1 true gender', 'det recall', 'FP/frame', 'IDsw', 'IDF1', 'MOTA', 'age MAE single', 'age MAE fused', 'gender single', 'gender fused', 'answered', 'gender answered', 'persons', 'age/gender runs', 'fps'];
   const rows = modes.flatMap((mode) =>
     results[mode].map((r) => [
@@ -422,11 +591,6 @@ async function main(): Promise<number> {
   return 0;
 }
 
-function median(v: readonly number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
