@@ -369,7 +369,7 @@ export class CrowdTracker {
    * up a track's first few. With the attribute schedule on, faces below the fusion's quality floor
    * get none, nor does the first face of a new track (most one-frame tracks are false detections;
    * the track's next good faces fill its set), except in a run's first frames while departed people
-   * could be recognised (tracks confirmed at once decide re-id on their first face). Pure: reads state,
+   * could be recognised (re-id decides at confirmation on the track's first faces). Pure: reads state,
    * changes nothing.
    * @param atMs capture time of the frame the face is from, ms; tracks that will have ended by then
    *   (unmatched for more than maxMissedMs) are not continued. Default: no track counts as ended.
@@ -401,10 +401,11 @@ export class CrowdTracker {
     // With the attribute schedule on, faces below the quality floor get no descriptor (a poor crop makes a poor
     // re-id descriptor; the track's next good faces fill its descriptorsPerTrack), and a face that starts a track
     // waits for its second sighting (most one-frame tracks are detector false positives) - except in a run's first
-    // frames, whose tracks are confirmed at once (re-id decides at confirmation, so with departed people to recognise,
-    // e.g. carried over from a camera's previous owner, the first face needs its descriptor) and in a stale plan.
+    // frames while departed people could be recognised (e.g. carried over from a camera's previous owner, and likely
+    // still in view: re-id decides at confirmation on the descriptors of the track's first faces, so every one of
+    // them counts; with confirmAtStart a track is even confirmed on its first face) and in a stale plan.
     if (this.schedule === null) return plan;
-    const recognisable = this.tracker.confirmsAtOnce() && this.reid.stats().entries > 0;
+    const recognisable = this.tracker.atStart() && this.reid.stats().entries > 0;
     return { ...plan, qualityFloor: this.fusionParams.qualityFloor, newTracksWait: framesAhead === 0 && !recognisable };
   }
 

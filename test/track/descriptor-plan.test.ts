@@ -67,7 +67,7 @@ describe('CrowdTracker.descriptorPlan: when a new face waits for its second sigh
     expect(planWantsDescriptor(stale, face(700))).toBe(true);
   });
 
-  it("does not wait in a run's first frames (tracks confirmed at once) when departed people could be recognised", () => {
+  it("does not wait in a run's first frames when departed people could be recognised", () => {
     const fresh = new CrowdTracker({ sourceId: 'c' });
     expect(fresh.descriptorPlan(0).newTracksWait).toBe(true);
     const carried = new CrowdTracker({ sourceId: 'c', carry: true });

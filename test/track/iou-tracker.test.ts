@@ -210,11 +210,11 @@ describe('IouTracker validation', () => {
     expect(new IouTracker().params).toEqual(DEFAULT_TRACKER_PARAMS);
   });
 
-  it('FACE_TRACKER_PARAMS: the defaults but for the start gate, maxMissedMs and minHits; a 0.8-score face starts a track there only', () => {
-    const { minScoreToStart, maxMissedMs, minHits, ...rest } = FACE_TRACKER_PARAMS;
-    const { minScoreToStart: _a, maxMissedMs: _b, minHits: _c, ...defaults } = DEFAULT_TRACKER_PARAMS;
+  it('FACE_TRACKER_PARAMS: the defaults but for the start gate, maxMissedMs, minHits and confirmAtStart; a 0.8-score face starts a track there only', () => {
+    const { minScoreToStart, maxMissedMs, minHits, confirmAtStart, ...rest } = FACE_TRACKER_PARAMS;
+    const { minScoreToStart: _a, maxMissedMs: _b, minHits: _c, confirmAtStart: _d, ...defaults } = DEFAULT_TRACKER_PARAMS;
     expect(rest).toEqual(defaults);
-    expect([minScoreToStart, maxMissedMs, minHits]).toEqual([FACE_TRACKER_PARAMS.minScore, 1000, 3]);
+    expect([minScoreToStart, maxMissedMs, minHits, confirmAtStart]).toEqual([FACE_TRACKER_PARAMS.minScore, 1000, 3, false]);
     const face = [det(box(0), 0.8)];
     expect(ofType(new IouTracker(FACE_TRACKER_PARAMS).update(face, frameAt(0)), 'matched')).toHaveLength(1);
     expect(ofType(new IouTracker().update(face, frameAt(0)), 'matched')).toHaveLength(0);
