@@ -477,6 +477,10 @@ async function main(): Promise<number> {
   const reps = Number(values.reps);
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps: expected a positive integer, got ${JSON.stringify(values.reps)}`);
   if (values.compare && values['vs-previous']) throw new Error('--compare and --vs-previous: choose one');
+  // The comparisons set the detect schedule, the tiles and the attribute schedule per setting themselves.
+  if ((values.compare || values['vs-previous']) && (values.tiles !== undefined || values['detect-schedule'] !== undefined || values.attributes !== 'both')) {
+    throw new Error(`--${values.compare ? 'compare' : 'vs-previous'} sets --tiles, --detect-schedule and --attributes per setting; drop them (got tiles ${JSON.stringify(values.tiles)}, detect-schedule ${JSON.stringify(values['detect-schedule'])}, attributes ${JSON.stringify(values.attributes)})`);
+  }
   const seeds = values.seeds.split(',').map(Number);
   if (seeds.some((s) => !Number.isInteger(s))) throw new Error(`--seeds: expected comma-separated integers, got ${JSON.stringify(values.seeds)}`);
   if (!['every', 'scheduled', 'both'].includes(values.attributes)) throw new Error(`--attributes: expected every, scheduled or both, got ${JSON.stringify(values.attributes)}`);
