@@ -16,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/shared/config.ts';
 import { createLogger } from '../src/shared/logger.ts';
-import { runPipeline, type PipelineProgress, type PipelineResult } from '../src/pipeline/standalone.ts';
+import { processCpuMs, runPipeline, type PipelineProgress, type PipelineResult } from '../src/pipeline/standalone.ts';
 import { createStages } from '../src/pipeline/stages.ts';
 import { STAGES } from '../src/pipeline/stats.ts';
 import { median } from './lib/stats.ts';
@@ -26,7 +26,6 @@ const TOOL = path.resolve(ROOT, '..', 'shared', 'tools', 'make-crowd-video.py');
 const FACES = path.resolve(ROOT, '..', 'shared', 'data', 'faces', 'utkface-dev');
 const FPS = 5;
 const MAX_WIDTH = 1280;
-
 
 /** Peak resident set (VmHWM, KiB) of this process's live children, sampled: ffmpeg runs as a child. */
 class ChildRssSampler {
@@ -99,12 +98,6 @@ const SETTINGS: readonly Setting[] = [
 ];
 const LAST = SETTINGS.length - 1;
 
-/** CPU time of this process (all threads: onnxruntime runs off the main thread), ms. */
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
-
 interface FrameCost {
   readonly capturedAtMs: number;
   readonly cpuMs: number;
@@ -114,10 +107,10 @@ async function pipelineOnce(clip: string, rss: ChildRssSampler, setting: Setting
   const logger = createLogger({ level: 'warn' });
   const config = loadConfig({ flags: { ...setting.flags, 'ingest.fps': FPS, 'ingest.maxWidth': MAX_WIDTH } });
   rss.start();
-  let last = cpuMs();
+  let last = processCpuMs();
   const onFrame = costs
     ? (p: PipelineProgress): void => {
-        const c = cpuMs();
+        const c = processCpuMs();
         costs.push({ capturedAtMs: p.capturedAtMs, cpuMs: c - last });
         last = c;
       }
